@@ -1,0 +1,49 @@
+# One way to install, run, test, lint and regenerate stubs. Every target installs what it needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: install run test lint protos check-protos fmt clean
+
+$(STAMP): pyproject.toml clients/python/pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e clients/python -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the server on 127.0.0.1:50051 (MODELRUNTIME_ADDRESS or --config to change it).
+run: $(STAMP)
+	$(BIN)/modelruntime serve $(ARGS)
+
+## Run the whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+## buf lint on the contract, ruff (lint and format check), mypy --strict.
+lint: $(STAMP)
+	$(BIN)/buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Regenerate the Python stubs in clients/python from protos/.
+protos: $(STAMP)
+	PYTHON=$(BIN)/python tools/gen_protos.sh
+
+## Fail when the committed stubs differ from what protos/ generates.
+check-protos: $(STAMP)
+	@tmp=$$(mktemp -d) && PYTHON=$(BIN)/python tools/gen_protos.sh $$tmp && \
+	  if diff -r -q -x '__init__.py' -x 'py.typed' -x '__pycache__' $$tmp/modelruntime/v1 clients/python/src/modelruntime/v1; then \
+	    echo "stubs are up to date"; rm -rf $$tmp; \
+	  else echo "stubs differ from protos/: run 'make protos' and commit" >&2; rm -rf $$tmp; exit 1; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
