@@ -1,0 +1,52 @@
+"""The fake provider's simulated upstream: its key check and its failures on request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from providers.sdk.errors import (
+    InvokeAuthorizationError,
+    InvokeBadRequestError,
+    InvokeConnectionError,
+    InvokeError,
+    InvokeRateLimitError,
+    InvokeServerUnavailableError,
+    InvokeTimeoutError,
+)
+
+ACCEPTED_KEY_PREFIX = "fake-"
+
+
+def failure(kind: str, retry_after: float | None) -> InvokeError:
+    """The error a real upstream failure of that kind would be mapped to."""
+    if kind == "connection":
+        return InvokeConnectionError("simulated connection reset by the fake upstream")
+    if kind == "server_unavailable":
+        return InvokeServerUnavailableError(
+            "simulated 503: the fake upstream is overloaded", retry_after=retry_after
+        )
+    if kind == "rate_limit":
+        return InvokeRateLimitError(
+            "simulated 429: rate limit reached for the fake upstream", retry_after=retry_after
+        )
+    if kind == "authorization":
+        return InvokeAuthorizationError("simulated 401: the fake upstream refused the key")
+    if kind == "bad_request":
+        return InvokeBadRequestError("simulated 400: the fake upstream rejected the request")
+    if kind == "timeout":
+        return InvokeTimeoutError("simulated timeout: the fake upstream did not answer in time")
+    raise ValueError(f"unknown failure kind {kind!r}")
+
+
+def check_call(credentials: Mapping[str, str]) -> None:
+    """What the fake upstream does before answering: check the key, then fail if asked to."""
+    api_key = credentials.get("api_key", "")
+    if not api_key.startswith(ACCEPTED_KEY_PREFIX):
+        # Real upstreams echo the key they refused; the runtime must scrub it.
+        raise InvokeAuthorizationError(
+            f"Incorrect API key provided: {api_key}. Keys for the fake provider start with "
+            f"{ACCEPTED_KEY_PREFIX!r}."
+        )
+    kind = credentials.get("fail_with")
+    if kind:
+        raise failure(kind, float(credentials.get("retry_after") or 0) or None)

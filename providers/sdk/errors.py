@@ -1,0 +1,160 @@
+"""The errors a provider or the runtime raises; the server turns each into a typed gRPC status.
+
+    ModelRuntimeError
+    ├── InvokeError                     the upstream failed (raised by providers)
+    │   ├── InvokeConnectionError           could not reach it / connection broke
+    │   ├── InvokeServerUnavailableError    5xx, overloaded, loading (may carry retry_after)
+    │   ├── InvokeRateLimitError            429, quota (may carry retry_after)
+    │   ├── InvokeAuthorizationError        the upstream refused the credentials
+    │   ├── InvokeBadRequestError           the upstream refused the request
+    │   └── InvokeTimeoutError              the caller's deadline ran out upstream
+    ├── CredentialsValidateFailedError  credentials checked upstream and found not to work
+    ├── NotFoundError                   unknown provider / model / model type
+    │   ├── ProviderNotFoundError
+    │   ├── ModelNotFoundError
+    │   └── ModelTypeNotSupportedError
+    ├── ValidationError                 the caller's request broke a rule (has field violations)
+    │   ├── InvalidParameterError           model_parameters vs. parameter rules
+    │   ├── InvalidCredentialsError         credentials vs. the credential form
+    │   └── InvalidRequestError             anything else malformed
+    └── InternalError                   a bug in the runtime or a provider
+
+The names of the first six are the seed's, so a provider written for Dify raises the same ones.
+Messages must never contain secrets: `AIModel` scrubs secret credential values from every
+message before it leaves the provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One field of the request at fault, named by its path (`model_parameters.temperature`)."""
+
+    field: str
+    description: str
+
+
+class ModelRuntimeError(Exception):
+    """Base of every error the runtime reports to a caller."""
+
+    default_description = "Error"
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.description = description or self.default_description
+        self.provider = provider
+        self.model = model
+        super().__init__(self.description)
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class InvokeError(ModelRuntimeError):
+    """The upstream failed. Providers raise a subclass; a bare InvokeError is treated as a bug."""
+
+    default_description = "Invoke error"
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(description, provider=provider, model=model)
+        # Seconds the upstream asked us to wait (Retry-After), when it said.
+        self.retry_after = retry_after
+
+
+class InvokeConnectionError(InvokeError):
+    default_description = "Connection error"
+
+
+class InvokeServerUnavailableError(InvokeError):
+    default_description = "Server unavailable"
+
+
+class InvokeRateLimitError(InvokeError):
+    default_description = "Rate limit reached"
+
+
+class InvokeAuthorizationError(InvokeError):
+    default_description = "Incorrect model credentials provided, please check and try again"
+
+
+class InvokeBadRequestError(InvokeError):
+    default_description = "Bad request"
+
+
+class InvokeTimeoutError(InvokeError):
+    default_description = "The upstream did not answer within the deadline"
+
+
+class CredentialsValidateFailedError(ModelRuntimeError):
+    default_description = "Credentials validation failed"
+
+
+class NotFoundError(ModelRuntimeError):
+    default_description = "Not found"
+
+
+class ProviderNotFoundError(NotFoundError):
+    default_description = "Provider not found"
+
+
+class ModelNotFoundError(NotFoundError):
+    default_description = "Model not found"
+
+
+class ModelTypeNotSupportedError(NotFoundError):
+    default_description = "Model type not supported by the provider"
+
+
+class ValidationError(ModelRuntimeError):
+    """The request broke a rule; `violations` names every offending field."""
+
+    default_description = "Invalid request"
+
+    def __init__(
+        self,
+        violations: list[FieldViolation],
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.violations = violations
+        super().__init__(
+            "; ".join(f"{v.field}: {v.description}" for v in violations) or None,
+            provider=provider,
+            model=model,
+        )
+
+
+class InvalidParameterError(ValidationError):
+    default_description = "Invalid model parameters"
+
+
+class InvalidCredentialsError(ValidationError):
+    default_description = "Invalid credentials"
+
+
+class InvalidRequestError(ValidationError):
+    default_description = "Invalid request"
+
+
+class InternalError(ModelRuntimeError):
+    default_description = "Internal error"
+
+
+class SchemaError(Exception):
+    """A provider or model YAML file is malformed; the message names the file and the key."""
