@@ -1,1 +1,1 @@
-"""modelruntime: the gRPC contract (`modelruntime.v1`) and its Python client (`modelruntime.client`)."""
+"""modelruntime: the gRPC contract (`modelruntime.v1`) and its client (`modelruntime.client`)."""
