@@ -10,6 +10,7 @@ from providers.sdk.entities.llm import (
     ToolCallDelta,
 )
 from providers.sdk.entities.message import (
+    PROMPT_MESSAGE_CLASSES,
     AssistantPromptMessage,
     DeveloperPromptMessage,
     ImageDetail,
@@ -59,6 +60,7 @@ from providers.sdk.entities.schema import (
 )
 
 __all__ = [
+    "PROMPT_MESSAGE_CLASSES",
     "AIModelEntity",
     "AssistantPromptMessage",
     "AssistantPromptMessageDelta",

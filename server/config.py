@@ -1,0 +1,87 @@
+"""Server configuration: a YAML file (optional) overridden by environment variables.
+
+    address: 127.0.0.1:50051          # MODELRUNTIME_ADDRESS
+    provider_paths: [./my-providers]  # MODELRUNTIME_PROVIDER_PATHS (os.pathsep-separated)
+    providers: [fake, openai]         # MODELRUNTIME_PROVIDERS (comma-separated); all if unset
+    sync_workers: 32                  # MODELRUNTIME_SYNC_WORKERS
+    grace_period_seconds: 10          # MODELRUNTIME_GRACE_PERIOD_SECONDS
+    max_receive_message_bytes: 33554432
+    log_level: INFO                   # MODELRUNTIME_LOG_LEVEL
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ConfigError(Exception):
+    """The configuration file or an environment variable is wrong; the message says which."""
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = "127.0.0.1:50051"
+    provider_paths: list[Path] = Field(default_factory=list)
+    providers: list[str] | None = None
+    include_builtin_providers: bool = True
+    sync_workers: int = Field(default=32, ge=1, le=1024)
+    grace_period_seconds: float = Field(default=10.0, ge=0)
+    # Speech-to-text uploads arrive in one message; 32 MiB holds OpenAI's 25 MB limit.
+    max_receive_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_send_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+
+_ENV: dict[str, str] = {
+    "MODELRUNTIME_ADDRESS": "address",
+    "MODELRUNTIME_PROVIDER_PATHS": "provider_paths",
+    "MODELRUNTIME_PROVIDERS": "providers",
+    "MODELRUNTIME_SYNC_WORKERS": "sync_workers",
+    "MODELRUNTIME_GRACE_PERIOD_SECONDS": "grace_period_seconds",
+    "MODELRUNTIME_LOG_LEVEL": "log_level",
+}
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServerConfig:
+    """File (from `path` or MODELRUNTIME_CONFIG), then environment, then `overrides`."""
+    data: dict[str, Any] = {}
+    path = path or (Path(environ["MODELRUNTIME_CONFIG"]) if environ.get("MODELRUNTIME_CONFIG") else None)
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        data.update(loaded)
+    for variable, key in _ENV.items():
+        value = environ.get(variable)
+        if value is None or value == "":
+            continue
+        if key == "provider_paths":
+            data[key] = [p for p in value.split(os.pathsep) if p]
+        elif key == "providers":
+            data[key] = [p.strip() for p in value.split(",") if p.strip()]
+        else:
+            data[key] = value
+    data.update(overrides or {})
+    try:
+        return ServerConfig.model_validate(data)
+    except pydantic.ValidationError as exc:
+        source = str(path) if path else "configuration"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from None

@@ -1,0 +1,116 @@
+"""The one table from runtime errors to gRPC statuses, and the rich status built from it.
+
+Every status carries a `google.rpc.ErrorInfo` (domain `modelruntime.v1`, reason from the
+proto's ErrorReason, metadata `provider` and `model`), plus `RetryInfo` when the upstream gave a
+delay and `BadRequest` when fields of the request were at fault.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from modelruntime.v1 import error_reason_pb2
+from providers.sdk import errors
+
+DOMAIN = "modelruntime.v1"
+_PREFIX = "ERROR_REASON_"
+
+# Looked up along the exception's MRO, so the most specific entry wins.
+_STATUS_BY_ERROR: dict[type[errors.ModelRuntimeError], tuple[grpc.StatusCode, int]] = {
+    errors.InvokeConnectionError: (
+        grpc.StatusCode.UNAVAILABLE,
+        error_reason_pb2.ERROR_REASON_INVOKE_CONNECTION_ERROR,
+    ),
+    errors.InvokeServerUnavailableError: (
+        grpc.StatusCode.UNAVAILABLE,
+        error_reason_pb2.ERROR_REASON_INVOKE_SERVER_UNAVAILABLE,
+    ),
+    errors.InvokeRateLimitError: (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        error_reason_pb2.ERROR_REASON_INVOKE_RATE_LIMIT,
+    ),
+    errors.InvokeAuthorizationError: (
+        grpc.StatusCode.PERMISSION_DENIED,
+        error_reason_pb2.ERROR_REASON_INVOKE_AUTHORIZATION,
+    ),
+    errors.InvokeBadRequestError: (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        error_reason_pb2.ERROR_REASON_INVOKE_BAD_REQUEST,
+    ),
+    errors.InvokeTimeoutError: (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        error_reason_pb2.ERROR_REASON_INVOKE_TIMEOUT,
+    ),
+    errors.CredentialsValidateFailedError: (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        error_reason_pb2.ERROR_REASON_CREDENTIALS_VALIDATE_FAILED,
+    ),
+    errors.ProviderNotFoundError: (
+        grpc.StatusCode.NOT_FOUND,
+        error_reason_pb2.ERROR_REASON_PROVIDER_NOT_FOUND,
+    ),
+    errors.ModelNotFoundError: (
+        grpc.StatusCode.NOT_FOUND,
+        error_reason_pb2.ERROR_REASON_MODEL_NOT_FOUND,
+    ),
+    errors.ModelTypeNotSupportedError: (
+        grpc.StatusCode.NOT_FOUND,
+        error_reason_pb2.ERROR_REASON_MODEL_TYPE_NOT_SUPPORTED,
+    ),
+    errors.InvalidParameterError: (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        error_reason_pb2.ERROR_REASON_INVALID_PARAMETER,
+    ),
+    errors.InvalidCredentialsError: (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        error_reason_pb2.ERROR_REASON_INVALID_CREDENTIALS,
+    ),
+    errors.InvalidRequestError: (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        error_reason_pb2.ERROR_REASON_INVALID_REQUEST,
+    ),
+    errors.ModelRuntimeError: (grpc.StatusCode.INTERNAL, error_reason_pb2.ERROR_REASON_INTERNAL),
+}
+
+
+def status_for(exc: errors.ModelRuntimeError) -> grpc.Status:
+    """The gRPC status, with details in the `grpc-status-details-bin` trailer, for `exc`."""
+    code, reason = next(
+        _STATUS_BY_ERROR[cls] for cls in type(exc).__mro__ if cls in _STATUS_BY_ERROR
+    )
+    metadata = {key: value for key, value in (("provider", exc.provider), ("model", exc.model)) if value}
+    details = [
+        error_details_pb2.ErrorInfo(
+            reason=error_reason_pb2.ErrorReason.Name(reason).removeprefix(_PREFIX),
+            domain=DOMAIN,
+            metadata=metadata,
+        )
+    ]
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None and retry_after > 0:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(retry_after * 1e9))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+    if isinstance(exc, errors.ValidationError) and exc.violations:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in exc.violations
+                ]
+            )
+        )
+    packed = []
+    for detail in details:
+        container = any_pb2.Any()
+        container.Pack(detail)
+        packed.append(container)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=exc.description, details=packed
+    )
+    return rpc_status.to_status(status)  # type: ignore[no-any-return]

@@ -1,0 +1,407 @@
+"""The ModelRuntimeService servicer: convert the request, call the runtime, convert the result.
+
+Every RPC runs inside `_call`, which sets the caller's deadline for provider code, turns every
+runtime error into a rich status, and logs one line per RPC. Errors raised while a stream is
+being produced end the stream with that status, never with a truncated success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from modelruntime.v1 import model_runtime_service_pb2 as pb
+from modelruntime.v1 import model_runtime_service_pb2_grpc as pb_grpc
+from providers.sdk import ProviderRegistry, errors
+from providers.sdk.deadline import current_deadline
+from providers.sdk.entities import ModelType
+from providers.sdk.model_types import (
+    AIModel,
+    LargeLanguageModel,
+    ModerationModel,
+    RerankModel,
+    Speech2TextModel,
+    TextEmbeddingModel,
+    TTSModel,
+)
+from server import convert
+from server.errors import status_for
+
+logger = logging.getLogger("modelruntime.rpc")
+
+T = TypeVar("T")
+M = TypeVar("M", bound=AIModel)
+
+# How long before the caller's deadline we give up on the upstream, so the caller gets our
+# INVOKE_TIMEOUT status (with details) instead of the bare DEADLINE_EXCEEDED of its own timer.
+_DEADLINE_MARGIN_SECONDS = 0.02
+
+
+class _RpcScope:
+    """What `_call` learns about one RPC, for its log line."""
+
+    __slots__ = ("cancelled", "chunks", "method", "model", "provider", "request_id", "started")
+
+    def __init__(self, method: str, request: Any) -> None:
+        self.method = method
+        self.provider = getattr(request, "provider", "")
+        self.model = getattr(request, "model", "")
+        self.started = time.perf_counter()
+        self.request_id = uuid.uuid4().hex[:16]
+        self.chunks = 0
+        self.cancelled = False
+
+
+class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
+    def __init__(self, registry: ProviderRegistry) -> None:
+        self.registry = registry
+
+    # ---- schema ------------------------------------------------------------------------------
+
+    async def ListProviders(
+        self, request: pb.ListProvidersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListProvidersResponse:
+        async def run() -> pb.ListProvidersResponse:
+            model_type = convert.model_type_from_pb(request.model_type, optional=True)
+            return pb.ListProvidersResponse(
+                providers=[
+                    convert.provider_to_pb(p.schema)
+                    for p in self.registry.providers
+                    if model_type is None or model_type in p.schema.supported_model_types
+                ]
+            )
+
+        return await self._call("ListProviders", request, context, run)
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        async def run() -> pb.ListModelsResponse:
+            convert.require_fields(request, "provider")
+            model_type = convert.model_type_from_pb(request.model_type, optional=True)
+            provider = self.registry.provider(request.provider)
+            return pb.ListModelsResponse(
+                models=[
+                    convert.model_entity_to_pb(m)
+                    for m in provider.schema.models
+                    if model_type is None or m.model_type is model_type
+                ]
+            )
+
+        return await self._call("ListModels", request, context, run)
+
+    async def GetModelSchema(
+        self, request: pb.GetModelSchemaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetModelSchemaResponse:
+        async def run() -> pb.GetModelSchemaResponse:
+            convert.require_fields(request, "provider", "model")
+            model_type = convert.required_model_type(request.model_type)
+            model = self.registry.provider(request.provider).get_model_instance(model_type)
+            credentials = None
+            if request.model not in model.predefined_models and model.is_customizable():
+                credentials = model.check_credential_form(request.model, request.credentials)
+            schema = await model.model_schema(request.model, credentials)
+            return pb.GetModelSchemaResponse(model_schema=convert.model_entity_to_pb(schema))
+
+        return await self._call("GetModelSchema", request, context, run)
+
+    async def ValidateProviderCredentials(
+        self, request: pb.ValidateProviderCredentialsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ValidateProviderCredentialsResponse:
+        async def run() -> pb.ValidateProviderCredentialsResponse:
+            convert.require_fields(request, "provider")
+            provider = self.registry.provider(request.provider)
+            kept = await provider.validate(request.credentials)
+            return pb.ValidateProviderCredentialsResponse(credentials=kept)
+
+        return await self._call("ValidateProviderCredentials", request, context, run)
+
+    async def ValidateModelCredentials(
+        self, request: pb.ValidateModelCredentialsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ValidateModelCredentialsResponse:
+        async def run() -> pb.ValidateModelCredentialsResponse:
+            convert.require_fields(request, "provider", "model")
+            model_type = convert.required_model_type(request.model_type)
+            model = self.registry.provider(request.provider).get_model_instance(model_type)
+            kept = await model.validate(request.model, request.credentials)
+            return pb.ValidateModelCredentialsResponse(credentials=kept)
+
+        return await self._call("ValidateModelCredentials", request, context, run)
+
+    # ---- llm ---------------------------------------------------------------------------------
+
+    async def InvokeLLM(
+        self, request: pb.InvokeLLMRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvokeLLMResponse:
+        async def run() -> pb.InvokeLLMResponse:
+            llm, args = self._llm_call(request)
+            result = await llm.invoke(**args)
+            return pb.InvokeLLMResponse(result=convert.result_to_pb(result))
+
+        return await self._call("InvokeLLM", request, context, run)
+
+    async def StreamLLM(
+        self, request: pb.StreamLLMRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamLLMResponse]:
+        def start() -> AsyncIterator[pb.StreamLLMResponse]:
+            llm, args = self._llm_call(request)
+            return _one_chunk_per_message(llm.invoke_stream(**args))
+
+        async for message in self._stream("StreamLLM", request, context, start):
+            yield message
+
+    def _llm_call(self, request: pb.InvokeLLMRequest | pb.StreamLLMRequest) -> tuple[LargeLanguageModel, dict[str, Any]]:
+        convert.require_fields(request, "provider", "model", "prompt_messages")
+        llm = self._model(request.provider, ModelType.LLM, LargeLanguageModel)
+        return llm, {
+            "model": request.model,
+            "credentials": request.credentials,
+            "prompt_messages": convert.prompt_messages_from_pb(request.prompt_messages),
+            "model_parameters": convert.parameters_from_pb(request.model_parameters),
+            "tools": convert.tools_from_pb(request.tools),
+            "stop": list(request.stop) or None,
+            "user": request.user or None,
+        }
+
+    async def GetLLMNumTokens(
+        self, request: pb.GetLLMNumTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetLLMNumTokensResponse:
+        async def run() -> pb.GetLLMNumTokensResponse:
+            convert.require_fields(request, "provider", "model", "prompt_messages")
+            llm = self._model(request.provider, ModelType.LLM, LargeLanguageModel)
+            count = await llm.count_tokens(
+                request.model,
+                request.credentials,
+                convert.prompt_messages_from_pb(request.prompt_messages),
+                convert.tools_from_pb(request.tools),
+            )
+            return pb.GetLLMNumTokensResponse(num_tokens=count)
+
+        return await self._call("GetLLMNumTokens", request, context, run)
+
+    # ---- other model types ---------------------------------------------------------------------
+
+    async def InvokeTextEmbedding(
+        self, request: pb.InvokeTextEmbeddingRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvokeTextEmbeddingResponse:
+        async def run() -> pb.InvokeTextEmbeddingResponse:
+            convert.require_fields(request, "provider", "model", "texts")
+            model = self._model(request.provider, ModelType.TEXT_EMBEDDING, TextEmbeddingModel)
+            result = await model.invoke(
+                request.model,
+                request.credentials,
+                list(request.texts),
+                request.user or None,
+                convert.input_type_from_pb(request.input_type),
+            )
+            return convert.embedding_result_to_pb(result)
+
+        return await self._call("InvokeTextEmbedding", request, context, run)
+
+    async def GetTextEmbeddingNumTokens(
+        self, request: pb.GetTextEmbeddingNumTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTextEmbeddingNumTokensResponse:
+        async def run() -> pb.GetTextEmbeddingNumTokensResponse:
+            convert.require_fields(request, "provider", "model", "texts")
+            model = self._model(request.provider, ModelType.TEXT_EMBEDDING, TextEmbeddingModel)
+            counts = await model.count_tokens(request.model, request.credentials, list(request.texts))
+            return pb.GetTextEmbeddingNumTokensResponse(num_tokens=counts)
+
+        return await self._call("GetTextEmbeddingNumTokens", request, context, run)
+
+    async def InvokeRerank(
+        self, request: pb.InvokeRerankRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvokeRerankResponse:
+        async def run() -> pb.InvokeRerankResponse:
+            convert.require_fields(request, "provider", "model", "query")
+            model = self._model(request.provider, ModelType.RERANK, RerankModel)
+            result = await model.invoke(
+                request.model,
+                request.credentials,
+                request.query,
+                list(request.docs),
+                request.score_threshold if request.HasField("score_threshold") else None,
+                request.top_n if request.HasField("top_n") else None,
+                request.user or None,
+            )
+            return convert.rerank_result_to_pb(result)
+
+        return await self._call("InvokeRerank", request, context, run)
+
+    async def InvokeSpeech2Text(
+        self, request: pb.InvokeSpeech2TextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvokeSpeech2TextResponse:
+        async def run() -> pb.InvokeSpeech2TextResponse:
+            convert.require_fields(request, "provider", "model", "file")
+            model = self._model(request.provider, ModelType.SPEECH2TEXT, Speech2TextModel)
+            text = await model.invoke(
+                request.model, request.credentials, request.file, request.filename, request.user or None
+            )
+            return pb.InvokeSpeech2TextResponse(result=text)
+
+        return await self._call("InvokeSpeech2Text", request, context, run)
+
+    async def InvokeTTS(
+        self, request: pb.InvokeTTSRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.InvokeTTSResponse]:
+        async def start() -> AsyncIterator[pb.InvokeTTSResponse]:
+            convert.require_fields(request, "provider", "model", "content_text")
+            model = self._model(request.provider, ModelType.TTS, TTSModel)
+            mime_type, audio = await model.invoke(
+                request.model, request.credentials, request.content_text, request.voice, request.user or None
+            )
+            first = True
+            async with contextlib.aclosing(audio):  # type: ignore[type-var]
+                async for piece in audio:
+                    yield pb.InvokeTTSResponse(audio=piece, mime_type=mime_type if first else "")
+                    first = False
+
+        async for message in self._stream("InvokeTTS", request, context, start):
+            yield message
+
+    async def InvokeModeration(
+        self, request: pb.InvokeModerationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvokeModerationResponse:
+        async def run() -> pb.InvokeModerationResponse:
+            convert.require_fields(request, "provider", "model")
+            model = self._model(request.provider, ModelType.MODERATION, ModerationModel)
+            flagged = await model.invoke(request.model, request.credentials, request.text, request.user or None)
+            return pb.InvokeModerationResponse(result=flagged)
+
+        return await self._call("InvokeModeration", request, context, run)
+
+    # ---- the shared frame of every RPC ---------------------------------------------------------
+
+    def _model(self, provider: str, model_type: ModelType, kind: type[M]) -> M:
+        return self.registry.model(provider, model_type, kind)
+
+    async def _call(
+        self,
+        method: str,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        run: Callable[[], Awaitable[T]],
+    ) -> T:
+        scope = _RpcScope(method, request)
+        failure: errors.ModelRuntimeError | None = None
+        try:
+            with _deadline(context):
+                async with _upstream_timeout(context):
+                    return await run()
+        except errors.ModelRuntimeError as exc:
+            failure = exc
+        except Exception as exc:  # a bug: report it as one, without its text (it may hold secrets)
+            failure = _internal(exc, scope)
+        except asyncio.CancelledError:
+            scope.cancelled = True
+            raise
+        finally:
+            _log(scope, failure)
+        await _abort(context, failure, scope)
+        raise AssertionError("unreachable: abort raises")
+
+    async def _stream(
+        self,
+        method: str,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        start: Callable[[], AsyncIterator[T]],
+    ) -> AsyncIterator[T]:
+        # No asyncio.timeout here: this generator is suspended at each yield while gRPC writes,
+        # and a timeout firing then would cancel gRPC's write, not our upstream read. gRPC
+        # cancels the whole call at the deadline instead, which closes the upstream request;
+        # providers also bound their requests by `providers.sdk.deadline.remaining()`.
+        scope = _RpcScope(method, request)
+        failure: errors.ModelRuntimeError | None = None
+        try:
+            with _deadline(context):
+                messages = start()
+                async with contextlib.aclosing(messages):  # type: ignore[type-var]
+                    async for message in messages:
+                        scope.chunks += 1
+                        yield message
+        except errors.ModelRuntimeError as exc:
+            failure = exc
+        except Exception as exc:
+            failure = _internal(exc, scope)
+        except asyncio.CancelledError:
+            scope.cancelled = True
+            raise
+        finally:
+            _log(scope, failure)
+        if failure is not None:
+            await _abort(context, failure, scope)
+
+
+async def _one_chunk_per_message(chunks: AsyncIterator[Any]) -> AsyncIterator[pb.StreamLLMResponse]:
+    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            yield pb.StreamLLMResponse(chunks=[convert.chunk_to_pb(chunk)])
+
+
+@contextlib.contextmanager
+def _deadline(context: grpc.aio.ServicerContext) -> Any:
+    remaining = context.time_remaining()
+    token = current_deadline.set(None if remaining is None else time.monotonic() + remaining)
+    try:
+        yield
+    finally:
+        current_deadline.reset(token)
+
+
+@contextlib.asynccontextmanager
+async def _upstream_timeout(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    remaining = context.time_remaining()
+    if remaining is None:
+        yield
+        return
+    try:
+        async with asyncio.timeout(max(0.0, remaining - _DEADLINE_MARGIN_SECONDS)):
+            yield
+    except TimeoutError:
+        raise errors.InvokeTimeoutError(
+            f"the upstream did not finish within the caller's deadline ({remaining:.3f}s)"
+        ) from None
+
+
+def _internal(exc: Exception, scope: _RpcScope) -> errors.InternalError:
+    logger.error(
+        "internal error in %s (request %s)", scope.method, scope.request_id, exc_info=exc
+    )
+    return errors.InternalError(
+        f"internal error ({type(exc).__name__}); request id {scope.request_id}",
+        provider=scope.provider or None,
+        model=scope.model or None,
+    )
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext, failure: errors.ModelRuntimeError | None, scope: _RpcScope
+) -> None:
+    assert failure is not None
+    failure.provider = failure.provider or scope.provider or None
+    failure.model = failure.model or scope.model or None
+    status = status_for(failure)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _log(scope: _RpcScope, failure: errors.ModelRuntimeError | None) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    logger.info(
+        "%s provider=%s model=%s outcome=%s chunks=%d latency_ms=%.1f request_id=%s",
+        scope.method,
+        scope.provider or "-",
+        scope.model or "-",
+        "Cancelled" if scope.cancelled else type(failure).__name__ if failure else "OK",
+        scope.chunks,
+        (time.perf_counter() - scope.started) * 1000,
+        scope.request_id,
+    )
