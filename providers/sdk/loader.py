@@ -63,7 +63,8 @@ def load_provider(folder: Path) -> ModelProvider:
     folder = folder.resolve()
     yaml_path = _provider_yaml(folder)
     raw = _read_mapping(yaml_path)
-    entity = _validate(ProviderEntity, raw, yaml_path)
+    # `models` in a plugin's YAML holds globs; the entity's `models` is filled from them below.
+    entity = _validate(ProviderEntity, {k: v for k, v in raw.items() if k != "models"}, yaml_path)
     entity.models = _predefined_models(folder, raw, entity, yaml_path)
     package = _package_for(folder, entity.provider)
 
