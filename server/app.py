@@ -53,7 +53,9 @@ def load_registry(config: ServerConfig) -> ProviderRegistry:
     )
 
 
-async def start_server(config: ServerConfig, registry: ProviderRegistry | None = None) -> RunningServer:
+async def start_server(
+    config: ServerConfig, registry: ProviderRegistry | None = None
+) -> RunningServer:
     """Starts serving on `config.address` (port 0 picks a free port) and reports SERVING."""
     configure_executor(config.sync_workers)
     registry = registry or load_registry(config)

@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, help="YAML config file (or MODELRUNTIME_CONFIG)")
     serve.add_argument("--address", help="host:port to listen on (default 127.0.0.1:50051)")
     serve.add_argument(
-        "--provider-path", action="append", type=Path, default=[],
+        "--provider-path",
+        action="append",
+        type=Path,
+        default=[],
         help="a provider folder, or a folder of them, to load besides the built-in ones",
     )
 
@@ -33,11 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--model", default="fake-chat")
     chat.add_argument("--system", help="a system message to put first")
     chat.add_argument(
-        "-c", "--credential", action="append", default=[], metavar="KEY=VALUE",
+        "-c",
+        "--credential",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a credential (repeatable); default for the fake provider: api_key=fake-key",
     )
     chat.add_argument(
-        "-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="a model parameter (repeatable); VALUE is read as JSON when it parses, else text",
     )
 

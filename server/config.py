@@ -1,12 +1,12 @@
 """Server configuration: a YAML file (optional) overridden by environment variables.
 
-    address: 127.0.0.1:50051          # MODELRUNTIME_ADDRESS
-    provider_paths: [./my-providers]  # MODELRUNTIME_PROVIDER_PATHS (os.pathsep-separated)
-    providers: [fake, openai]         # MODELRUNTIME_PROVIDERS (comma-separated); all if unset
-    sync_workers: 32                  # MODELRUNTIME_SYNC_WORKERS
-    grace_period_seconds: 10          # MODELRUNTIME_GRACE_PERIOD_SECONDS
-    max_receive_message_bytes: 33554432
-    log_level: INFO                   # MODELRUNTIME_LOG_LEVEL
+address: 127.0.0.1:50051          # MODELRUNTIME_ADDRESS
+provider_paths: [./my-providers]  # MODELRUNTIME_PROVIDER_PATHS (os.pathsep-separated)
+providers: [fake, openai]         # MODELRUNTIME_PROVIDERS (comma-separated); all if unset
+sync_workers: 32                  # MODELRUNTIME_SYNC_WORKERS
+grace_period_seconds: 10          # MODELRUNTIME_GRACE_PERIOD_SECONDS
+max_receive_message_bytes: 33554432
+log_level: INFO                   # MODELRUNTIME_LOG_LEVEL
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def load_config(
 ) -> ServerConfig:
     """File (from `path` or MODELRUNTIME_CONFIG), then environment, then `overrides`."""
     data: dict[str, Any] = {}
-    path = path or (Path(environ["MODELRUNTIME_CONFIG"]) if environ.get("MODELRUNTIME_CONFIG") else None)
+    path = path or (
+        Path(environ["MODELRUNTIME_CONFIG"]) if environ.get("MODELRUNTIME_CONFIG") else None
+    )
     if path is not None:
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

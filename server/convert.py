@@ -14,9 +14,11 @@ from google.protobuf import json_format, struct_pb2
 
 from modelruntime.v1 import (
     llm_pb2,
-    model_runtime_service_pb2 as service_pb2,
     schema_pb2,
     value_pb2,
+)
+from modelruntime.v1 import (
+    model_runtime_service_pb2 as service_pb2,
 )
 from providers.sdk import entities as e
 from providers.sdk.errors import FieldViolation, InvalidRequestError
@@ -36,12 +38,17 @@ _CONFIGURATE_TO_PB = {
     e.ConfigurateMethod.PREDEFINED_MODEL: schema_pb2.CONFIGURATE_METHOD_PREDEFINED_MODEL,
     e.ConfigurateMethod.CUSTOMIZABLE_MODEL: schema_pb2.CONFIGURATE_METHOD_CUSTOMIZABLE_MODEL,
 }
-_FEATURE_TO_PB = {f: schema_pb2.ModelFeature.Value("MODEL_FEATURE_" + f.name) for f in e.ModelFeature}
+_FEATURE_TO_PB = {
+    f: schema_pb2.ModelFeature.Value("MODEL_FEATURE_" + f.name) for f in e.ModelFeature
+}
 _PARAMETER_TYPE_TO_PB = {
     t: schema_pb2.ParameterType.Value("PARAMETER_TYPE_" + t.name) for t in e.ParameterType
 }
 _FORM_TYPE_TO_PB = {t: schema_pb2.FormType.Value("FORM_TYPE_" + t.name) for t in e.FormType}
-_MODE_TO_PB = {e.LLMMode.CHAT: schema_pb2.LLM_MODE_CHAT, e.LLMMode.COMPLETION: schema_pb2.LLM_MODE_COMPLETION}
+_MODE_TO_PB = {
+    e.LLMMode.CHAT: schema_pb2.LLM_MODE_CHAT,
+    e.LLMMode.COMPLETION: schema_pb2.LLM_MODE_COMPLETION,
+}
 _ROLE_FROM_PB = {
     llm_pb2.PROMPT_MESSAGE_ROLE_SYSTEM: e.PromptMessageRole.SYSTEM,
     llm_pb2.PROMPT_MESSAGE_ROLE_USER: e.PromptMessageRole.USER,
@@ -63,8 +70,10 @@ _MEDIA_TYPES = {
 }
 
 
-def model_type_from_pb(value: int, *, field: str = "model_type", optional: bool = False) -> e.ModelType | None:
-    model_type = _MODEL_TYPE_FROM_PB.get(value)  # type: ignore[call-overload]
+def model_type_from_pb(
+    value: int, *, field: str = "model_type", optional: bool = False
+) -> e.ModelType | None:
+    model_type = _MODEL_TYPE_FROM_PB.get(schema_pb2.ModelType.ValueType(value))
     if model_type is None and not (optional and value == schema_pb2.MODEL_TYPE_UNSPECIFIED):
         raise InvalidRequestError([FieldViolation(field, "must be one of the six model types")])
     return model_type
@@ -77,7 +86,7 @@ def required_model_type(value: int) -> e.ModelType:
 
 
 def input_type_from_pb(value: int) -> e.EmbeddingInputType:
-    input_type = _INPUT_TYPE_FROM_PB.get(value)  # type: ignore[call-overload]
+    input_type = _INPUT_TYPE_FROM_PB.get(service_pb2.EmbeddingInputType.ValueType(value))
     if input_type is None:
         raise InvalidRequestError([FieldViolation("input_type", "unknown value")])
     return input_type
@@ -112,7 +121,7 @@ def prompt_messages_from_pb(messages: Iterable[llm_pb2.PromptMessage]) -> list[e
     violations: list[FieldViolation] = []
     for i, message in enumerate(messages):
         where = f"prompt_messages[{i}]"
-        role = _ROLE_FROM_PB.get(message.role)  # type: ignore[call-overload]
+        role = _ROLE_FROM_PB.get(message.role)
         if role is None:
             violations.append(FieldViolation(f"{where}.role", "must be set"))
             continue
@@ -134,7 +143,9 @@ def prompt_messages_from_pb(messages: Iterable[llm_pb2.PromptMessage]) -> list[e
                         e.ToolCall(
                             id=call.id,
                             type=call.type or "function",
-                            function=e.ToolCallFunction(call.function.name, call.function.arguments),
+                            function=e.ToolCallFunction(
+                                call.function.name, call.function.arguments
+                            ),
                         )
                         for call in message.tool_calls
                     ],
@@ -153,7 +164,7 @@ def prompt_messages_from_pb(messages: Iterable[llm_pb2.PromptMessage]) -> list[e
                 e.ToolPromptMessage(content=content, name=name, tool_call_id=message.tool_call_id)
             )
         else:
-            converted.append(e.PROMPT_MESSAGE_CLASSES[role](content=content, name=name))
+            converted.append(e.PROMPT_MESSAGE_CLASSES[role](role=role, content=content, name=name))
     if violations:
         raise InvalidRequestError(violations)
     return converted
@@ -203,7 +214,11 @@ def tools_from_pb(tools: Iterable[llm_pb2.PromptMessageTool]) -> list[e.PromptMe
         )
         for tool in tools
     ]
-    nameless = [FieldViolation(f"tools[{i}].name", "is required") for i, t in enumerate(converted) if not t.name]
+    nameless = [
+        FieldViolation(f"tools[{i}].name", "is required")
+        for i, t in enumerate(converted)
+        if not t.name
+    ]
     if nameless:
         raise InvalidRequestError(nameless)
     return converted or None
@@ -318,7 +333,9 @@ def result_to_pb(result: e.LLMResult) -> llm_pb2.LLMResult:
     )
 
 
-def embedding_result_to_pb(result: e.TextEmbeddingResult) -> service_pb2.InvokeTextEmbeddingResponse:
+def embedding_result_to_pb(
+    result: e.TextEmbeddingResult,
+) -> service_pb2.InvokeTextEmbeddingResponse:
     usage = result.usage
     return service_pb2.InvokeTextEmbeddingResponse(
         model=result.model,
@@ -373,7 +390,11 @@ def parameter_value_to_pb(value: Any) -> value_pb2.ParameterValue | None:
 
 def parameter_rule_to_pb(rule: e.ParameterRule) -> schema_pb2.ParameterRule:
     default = rule.default
-    if rule.type is e.ParameterType.FLOAT and isinstance(default, int) and not isinstance(default, bool):
+    if (
+        rule.type is e.ParameterType.FLOAT
+        and isinstance(default, int)
+        and not isinstance(default, bool)
+    ):
         default = float(default)
     return schema_pb2.ParameterRule(
         name=rule.name,
@@ -399,9 +420,7 @@ def model_entity_to_pb(model: e.AIModelEntity) -> schema_pb2.AIModelEntity:
         features=[_FEATURE_TO_PB[f] for f in model.features or ()],
         fetch_from=_CONFIGURATE_TO_PB[model.fetch_from],
         model_properties=schema_pb2.ModelProperties(
-            mode=_MODE_TO_PB.get(props.mode, schema_pb2.LLM_MODE_UNSPECIFIED)  # type: ignore[arg-type]
-            if props.mode
-            else schema_pb2.LLM_MODE_UNSPECIFIED,
+            mode=_MODE_TO_PB[props.mode] if props.mode else schema_pb2.LLM_MODE_UNSPECIFIED,
             context_size=props.context_size or 0,
             max_chunks=props.max_chunks or 0,
             file_upload_limit=props.file_upload_limit or 0,

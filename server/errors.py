@@ -19,7 +19,9 @@ DOMAIN = "modelruntime.v1"
 _PREFIX = "ERROR_REASON_"
 
 # Looked up along the exception's MRO, so the most specific entry wins.
-_STATUS_BY_ERROR: dict[type[errors.ModelRuntimeError], tuple[grpc.StatusCode, int]] = {
+_STATUS_BY_ERROR: dict[
+    type[errors.ModelRuntimeError], tuple[grpc.StatusCode, error_reason_pb2.ErrorReason.ValueType]
+] = {
     errors.InvokeConnectionError: (
         grpc.StatusCode.UNAVAILABLE,
         error_reason_pb2.ERROR_REASON_INVOKE_CONNECTION_ERROR,
@@ -81,7 +83,9 @@ def status_for(exc: errors.ModelRuntimeError) -> grpc.Status:
     code, reason = next(
         _STATUS_BY_ERROR[cls] for cls in type(exc).__mro__ if cls in _STATUS_BY_ERROR
     )
-    metadata = {key: value for key, value in (("provider", exc.provider), ("model", exc.model)) if value}
+    metadata = {
+        key: value for key, value in (("provider", exc.provider), ("model", exc.model)) if value
+    }
     details = [
         error_details_pb2.ErrorInfo(
             reason=error_reason_pb2.ErrorReason.Name(reason).removeprefix(_PREFIX),
@@ -113,4 +117,4 @@ def status_for(exc: errors.ModelRuntimeError) -> grpc.Status:
     status = status_pb2.Status(
         code=getattr(code_pb2, code.name), message=exc.description, details=packed
     )
-    return rpc_status.to_status(status)  # type: ignore[no-any-return]
+    return rpc_status.to_status(status)

@@ -157,7 +157,9 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         async for message in self._stream("StreamLLM", request, context, start):
             yield message
 
-    def _llm_call(self, request: pb.InvokeLLMRequest | pb.StreamLLMRequest) -> tuple[LargeLanguageModel, dict[str, Any]]:
+    def _llm_call(
+        self, request: pb.InvokeLLMRequest | pb.StreamLLMRequest
+    ) -> tuple[LargeLanguageModel, dict[str, Any]]:
         convert.require_fields(request, "provider", "model", "prompt_messages")
         llm = self._model(request.provider, ModelType.LLM, LargeLanguageModel)
         return llm, {
@@ -211,7 +213,9 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         async def run() -> pb.GetTextEmbeddingNumTokensResponse:
             convert.require_fields(request, "provider", "model", "texts")
             model = self._model(request.provider, ModelType.TEXT_EMBEDDING, TextEmbeddingModel)
-            counts = await model.count_tokens(request.model, request.credentials, list(request.texts))
+            counts = await model.count_tokens(
+                request.model, request.credentials, list(request.texts)
+            )
             return pb.GetTextEmbeddingNumTokensResponse(num_tokens=counts)
 
         return await self._call("GetTextEmbeddingNumTokens", request, context, run)
@@ -242,7 +246,11 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             convert.require_fields(request, "provider", "model", "file")
             model = self._model(request.provider, ModelType.SPEECH2TEXT, Speech2TextModel)
             text = await model.invoke(
-                request.model, request.credentials, request.file, request.filename, request.user or None
+                request.model,
+                request.credentials,
+                request.file,
+                request.filename,
+                request.user or None,
             )
             return pb.InvokeSpeech2TextResponse(result=text)
 
@@ -255,7 +263,11 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             convert.require_fields(request, "provider", "model", "content_text")
             model = self._model(request.provider, ModelType.TTS, TTSModel)
             mime_type, audio = await model.invoke(
-                request.model, request.credentials, request.content_text, request.voice, request.user or None
+                request.model,
+                request.credentials,
+                request.content_text,
+                request.voice,
+                request.user or None,
             )
             first = True
             async with contextlib.aclosing(audio):  # type: ignore[type-var]
@@ -272,7 +284,9 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         async def run() -> pb.InvokeModerationResponse:
             convert.require_fields(request, "provider", "model")
             model = self._model(request.provider, ModelType.MODERATION, ModerationModel)
-            flagged = await model.invoke(request.model, request.credentials, request.text, request.user or None)
+            flagged = await model.invoke(
+                request.model, request.credentials, request.text, request.user or None
+            )
             return pb.InvokeModerationResponse(result=flagged)
 
         return await self._call("InvokeModeration", request, context, run)
@@ -372,9 +386,7 @@ async def _upstream_timeout(context: grpc.aio.ServicerContext) -> AsyncIterator[
 
 
 def _internal(exc: Exception, scope: _RpcScope) -> errors.InternalError:
-    logger.error(
-        "internal error in %s (request %s)", scope.method, scope.request_id, exc_info=exc
-    )
+    logger.error("internal error in %s (request %s)", scope.method, scope.request_id, exc_info=exc)
     return errors.InternalError(
         f"internal error ({type(exc).__name__}); request id {scope.request_id}",
         provider=scope.provider or None,

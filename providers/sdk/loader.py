@@ -136,9 +136,7 @@ def _validate(entity: type[E], raw: dict[str, Any], path: Path) -> E:
     try:
         return entity.model_validate(raw)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{_key_path(error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
+        problems = "; ".join(f"{_key_path(error['loc'])}: {error['msg']}" for error in exc.errors())
         raise SchemaError(f"{path}: {problems}") from None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from providers.sdk.entities.schema import ParameterRule, ParameterType
 from providers.sdk.errors import FieldViolation
 
+
 def validate_parameters(
     rules: list[ParameterRule], parameters: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[FieldViolation]]:

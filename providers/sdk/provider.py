@@ -8,7 +8,7 @@ from providers.sdk.concurrency import call_maybe_async
 from providers.sdk.credentials import validate_credential_form, without_secrets
 from providers.sdk.entities.schema import ModelType, ProviderEntity
 from providers.sdk.errors import InvalidCredentialsError, ModelTypeNotSupportedError
-from providers.sdk.model_types.ai_model import AIModel, Credentials
+from providers.sdk.model_types.ai_model import AIModel, Credentials, MaybeAwaitable
 
 
 class ModelProvider:
@@ -23,7 +23,7 @@ class ModelProvider:
         self.name = schema.provider
         self.models = dict(models)
 
-    def validate_provider_credentials(self, credentials: Credentials) -> None:
+    def validate_provider_credentials(self, credentials: Credentials) -> MaybeAwaitable[None]:
         raise NotImplementedError
 
     def get_model_instance(self, model_type: ModelType) -> AIModel:

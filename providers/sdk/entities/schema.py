@@ -7,6 +7,7 @@ plugin's YAML loads unchanged; keys we do not use are ignored.
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -100,10 +101,10 @@ class I18nObject(_Entity):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    en_US: str  # noqa: N815 - the YAML key
-    zh_Hans: str | None = None  # noqa: N815
-    pt_BR: str | None = None  # noqa: N815
-    ja_JP: str | None = None  # noqa: N815
+    en_US: str
+    zh_Hans: str | None = None
+    pt_BR: str | None = None
+    ja_JP: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -133,6 +134,12 @@ class ParameterRule(_Entity):
     max: float | None = None
     precision: int | None = None
     options: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, name: str, **fields: Any) -> ParameterRule:
+        """A rule built in code, e.g. `ParameterRule.of("max_tokens", use_template="max_tokens",
+        max=8192)`; the template fills what is not given, as it does for YAML."""
+        return cls.model_validate({"name": name, **fields})
 
     @model_validator(mode="before")
     @classmethod
@@ -210,10 +217,9 @@ class AIModelEntity(_Entity):
         if data.get("label") is None and "model" in data:
             data["label"] = {"en_US": data["model"]}
         if isinstance(data.get("model_type"), str):
-            try:
+            # An unknown value is left for pydantic to report with the key.
+            with contextlib.suppress(ValueError):
                 data["model_type"] = ModelType.value_of(data["model_type"])
-            except ValueError:
-                pass  # left for pydantic to report with the key
         if data.get("model_properties") is None:
             data["model_properties"] = {}
         return data
@@ -262,7 +268,9 @@ class CredentialFormSchema(_Entity):
     @classmethod
     def _nulls_to_defaults(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if not (k in ("options", "show_on") and v is None)}
+            data = {
+                k: v for k, v in data.items() if not (k in ("options", "show_on") and v is None)
+            }
             if isinstance(data.get("default"), bool | int | float):
                 data["default"] = str(data["default"]).lower()
         return data

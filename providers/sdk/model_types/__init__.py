@@ -1,5 +1,6 @@
 """Base classes of the six model types; a provider's model class subclasses one of them."""
 
+from providers.sdk.entities.schema import ModelType
 from providers.sdk.model_types.ai_model import AIModel
 from providers.sdk.model_types.large_language_model import ChunkCollector, LargeLanguageModel
 from providers.sdk.model_types.moderation_model import ModerationModel
@@ -7,7 +8,6 @@ from providers.sdk.model_types.rerank_model import RerankModel
 from providers.sdk.model_types.speech2text_model import Speech2TextModel
 from providers.sdk.model_types.text_embedding_model import TextEmbeddingModel
 from providers.sdk.model_types.tts_model import TTSModel
-from providers.sdk.entities.schema import ModelType
 
 BASE_CLASS_BY_MODEL_TYPE: dict[ModelType, type[AIModel]] = {
     ModelType.LLM: LargeLanguageModel,

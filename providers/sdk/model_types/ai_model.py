@@ -4,9 +4,9 @@ mapping and pricing, done once here so that providers only implement the seed's 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
 from providers.sdk.concurrency import call_maybe_async
 from providers.sdk.credentials import (
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Credentials = dict[str, str]
+T = TypeVar("T")
+# What an implementation method returns: written as a plain method it returns the value, written
+# as `async def` it returns an awaitable of it. The base classes accept both.
+MaybeAwaitable: TypeAlias = T | Awaitable[T]
 
 
 class AIModel:
@@ -70,12 +74,12 @@ class AIModel:
 
     # ---- to implement -----------------------------------------------------------------------
 
-    def validate_credentials(self, model: str, credentials: Credentials) -> None:
+    def validate_credentials(self, model: str, credentials: Credentials) -> MaybeAwaitable[None]:
         raise NotImplementedError
 
     def get_customizable_model_schema(
         self, model: str, credentials: Credentials
-    ) -> AIModelEntity | None:
+    ) -> MaybeAwaitable[AIModelEntity | None]:
         return None
 
     @property
@@ -87,9 +91,7 @@ class AIModel:
     def _get_num_tokens_by_gpt2(self, text: str) -> int:
         return estimate_tokens(text)
 
-    def get_price(
-        self, schema: AIModelEntity, price_type: PriceType, tokens: int
-    ) -> PriceInfo:
+    def get_price(self, schema: AIModelEntity, price_type: PriceType, tokens: int) -> PriceInfo:
         return get_price(schema.pricing, price_type, tokens)
 
     # ---- used by the runtime -----------------------------------------------------------------
@@ -129,8 +131,11 @@ class AIModel:
                 return schema  # type: ignore[no-any-return]
         raise ModelNotFoundError(
             f"{self.provider_name} has no {self.model_type.value} model {model!r}"
-            + ("" if credentials is not None or not self.is_customizable() else
-               "; customizable models need credentials"),
+            + (
+                ""
+                if credentials is not None or not self.is_customizable()
+                else "; customizable models need credentials"
+            ),
             provider=self.provider_name,
             model=model,
         )
@@ -216,4 +221,3 @@ class AIModel:
         )
         exc.args = (exc.description,)
         return exc
-

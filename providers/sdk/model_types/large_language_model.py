@@ -27,7 +27,7 @@ from providers.sdk.entities.message import (
 )
 from providers.sdk.entities.schema import AIModelEntity, ModelFeature, ModelType
 from providers.sdk.errors import FieldViolation, InvalidRequestError
-from providers.sdk.model_types.ai_model import AIModel, Credentials
+from providers.sdk.model_types.ai_model import AIModel, Credentials, MaybeAwaitable
 from providers.sdk.pricing import price_llm_usage
 
 InvokeResult = LLMResult | Iterator[LLMResultChunk] | AsyncIterator[LLMResultChunk]
@@ -58,7 +58,7 @@ class LargeLanguageModel(AIModel):
         stop: list[str] | None = None,
         stream: bool = True,
         user: str | None = None,
-    ) -> InvokeResult:
+    ) -> MaybeAwaitable[InvokeResult]:
         raise NotImplementedError
 
     def get_num_tokens(
@@ -67,7 +67,7 @@ class LargeLanguageModel(AIModel):
         credentials: Credentials,
         prompt_messages: list[PromptMessage],
         tools: list[PromptMessageTool] | None = None,
-    ) -> int:
+    ) -> MaybeAwaitable[int]:
         """An offline estimate; providers with a real tokenizer override it."""
         return estimate_prompt_tokens(self._get_num_tokens_by_gpt2, prompt_messages, tools)
 
@@ -301,7 +301,8 @@ def _result_as_chunk(result: LLMResult) -> LLMResultChunk:
                 refusal=result.refusal,
                 opaque_body=message.opaque_body,
             ),
-            usage=result.usage if (result.usage.prompt_tokens or result.usage.total_tokens)
+            usage=result.usage
+            if (result.usage.prompt_tokens or result.usage.total_tokens)
             else None,
             finish_reason=result.finish_reason or "stop",
         ),
@@ -369,4 +370,3 @@ class ChunkCollector:
             refusal="".join(self.refusal),
             finish_reason=self.finish_reason,
         )
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from providers.sdk.entities.schema import ModelType
-from providers.sdk.model_types.ai_model import AIModel, Credentials
+from providers.sdk.model_types.ai_model import AIModel, Credentials, MaybeAwaitable
 
 
 class ModerationModel(AIModel):
@@ -16,7 +16,7 @@ class ModerationModel(AIModel):
 
     def _invoke(
         self, model: str, credentials: Credentials, text: str, user: str | None = None
-    ) -> bool:
+    ) -> MaybeAwaitable[bool]:
         raise NotImplementedError
 
     async def invoke(

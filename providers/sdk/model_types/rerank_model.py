@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from providers.sdk.entities.results import RerankResult
 from providers.sdk.entities.schema import ModelType
-from providers.sdk.model_types.ai_model import AIModel, Credentials
+from providers.sdk.model_types.ai_model import AIModel, Credentials, MaybeAwaitable
 
 
 class RerankModel(AIModel):
@@ -26,7 +26,7 @@ class RerankModel(AIModel):
         score_threshold: float | None = None,
         top_n: int | None = None,
         user: str | None = None,
-    ) -> RerankResult:
+    ) -> MaybeAwaitable[RerankResult]:
         raise NotImplementedError
 
     async def invoke(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import IO
 
 from providers.sdk.entities.schema import ModelType
-from providers.sdk.model_types.ai_model import AIModel, Credentials
+from providers.sdk.model_types.ai_model import AIModel, Credentials, MaybeAwaitable
 
 
 class Speech2TextModel(AIModel):
@@ -19,7 +19,7 @@ class Speech2TextModel(AIModel):
 
     def _invoke(
         self, model: str, credentials: Credentials, file: IO[bytes], user: str | None = None
-    ) -> str:
+    ) -> MaybeAwaitable[str]:
         raise NotImplementedError
 
     async def invoke(

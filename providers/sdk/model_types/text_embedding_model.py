@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from providers.sdk.entities.results import EmbeddingInputType, TextEmbeddingResult
 from providers.sdk.entities.schema import ModelType
-from providers.sdk.model_types.ai_model import AIModel, Credentials
+from providers.sdk.model_types.ai_model import AIModel, Credentials, MaybeAwaitable
 from providers.sdk.pricing import price_embedding_usage
 
 
@@ -27,10 +27,12 @@ class TextEmbeddingModel(AIModel):
         texts: list[str],
         user: str | None = None,
         input_type: EmbeddingInputType = EmbeddingInputType.DOCUMENT,
-    ) -> TextEmbeddingResult:
+    ) -> MaybeAwaitable[TextEmbeddingResult]:
         raise NotImplementedError
 
-    def get_num_tokens(self, model: str, credentials: Credentials, texts: list[str]) -> list[int]:
+    def get_num_tokens(
+        self, model: str, credentials: Credentials, texts: list[str]
+    ) -> MaybeAwaitable[list[int]]:
         """One count per text; an offline estimate unless overridden."""
         return [self._get_num_tokens_by_gpt2(text) for text in texts]
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from providers.sdk.concurrency import iterate
 from providers.sdk.entities.schema import AIModelEntity, ModelType
 from providers.sdk.errors import FieldViolation, InvalidRequestError
-from providers.sdk.model_types.ai_model import AIModel, Credentials
+from providers.sdk.model_types.ai_model import AIModel, Credentials, MaybeAwaitable
 
 _MIME_TYPES = {
     "mp3": "audio/mpeg",
@@ -38,7 +38,7 @@ class TTSModel(AIModel):
         content_text: str,
         voice: str,
         user: str | None = None,
-    ) -> AudioResult:
+    ) -> MaybeAwaitable[AudioResult]:
         raise NotImplementedError
 
     async def invoke(

@@ -12,6 +12,7 @@ from typing import Any
 from providers.fake.upstream import check_call, failure
 from providers.sdk.entities.llm import (
     AssistantPromptMessageDelta,
+    LLMMode,
     LLMResultChunk,
     LLMResultChunkDelta,
     LLMUsage,
@@ -27,7 +28,6 @@ from providers.sdk.entities.schema import (
     AIModelEntity,
     FetchFrom,
     I18nObject,
-    LLMMode,
     ModelFeature,
     ModelProperties,
     ModelType,
@@ -36,6 +36,7 @@ from providers.sdk.entities.schema import (
 from providers.sdk.errors import CredentialsValidateFailedError, InvokeBadRequestError, InvokeError
 from providers.sdk.model_types import LargeLanguageModel
 from providers.sdk.model_types.ai_model import Credentials
+from providers.sdk.model_types.large_language_model import estimate_prompt_tokens
 
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 
@@ -79,7 +80,7 @@ class FakeLargeLanguageModel(LargeLanguageModel):
             yield LLMResultChunk(model=model, delta=LLMResultChunkDelta(message=delta))
         if fail_with:
             raise failure(fail_with, params.get("retry_after"))
-        prompt_tokens = self.get_num_tokens(model, credentials, prompt_messages)
+        prompt_tokens = estimate_prompt_tokens(self._get_num_tokens_by_gpt2, prompt_messages, None)
         yield LLMResultChunk(
             model=model,
             system_fingerprint="fp_fake",
@@ -97,9 +98,7 @@ class FakeLargeLanguageModel(LargeLanguageModel):
         for word in _words(params.get("reasoning", "")):
             deltas.append(AssistantPromptMessageDelta(reasoning_content=word))
         if params.get("refusal"):
-            deltas.extend(
-                AssistantPromptMessageDelta(refusal=w) for w in _words(params["refusal"])
-            )
+            deltas.extend(AssistantPromptMessageDelta(refusal=w) for w in _words(params["refusal"]))
             return [*deltas, "content_filter"]
         reply = params.get("reply")
         if reply is None:
@@ -133,7 +132,9 @@ class FakeLargeLanguageModel(LargeLanguageModel):
                 piece = arguments[start : start + third]
                 deltas.append(
                     AssistantPromptMessageDelta(
-                        tool_calls=[ToolCallDelta(index=index, function=ToolCallFunction("", piece))]
+                        tool_calls=[
+                            ToolCallDelta(index=index, function=ToolCallFunction("", piece))
+                        ]
                     )
                 )
         if calls and finish_reason == "stop":
@@ -158,17 +159,12 @@ class FakeLargeLanguageModel(LargeLanguageModel):
             features=[ModelFeature.TOOL_CALL, ModelFeature.STREAM_TOOL_CALL],
             model_properties=ModelProperties(mode=LLMMode.CHAT, context_size=context_size),
             parameter_rules=[
-                ParameterRule(name="temperature", use_template="temperature"),
-                ParameterRule(
-                    name="max_tokens",
-                    use_template="max_tokens",
-                    default=512,
-                    max=context_size,
+                ParameterRule.of("temperature", use_template="temperature"),
+                ParameterRule.of(
+                    "max_tokens", use_template="max_tokens", default=512, max=context_size
                 ),
-                ParameterRule.model_validate({"name": "reply", "type": "text"}),
-                ParameterRule.model_validate(
-                    {"name": "chunk_delay_ms", "type": "int", "default": 0, "min": 0}
-                ),
+                ParameterRule.of("reply", type="text"),
+                ParameterRule.of("chunk_delay_ms", type="int", default=0, min=0),
             ],
         )
 

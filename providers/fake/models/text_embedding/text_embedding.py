@@ -25,7 +25,7 @@ class FakeTextEmbeddingModel(TextEmbeddingModel):
         input_type: EmbeddingInputType = EmbeddingInputType.DOCUMENT,
     ) -> TextEmbeddingResult:
         check_call(credentials)
-        tokens = sum(self.get_num_tokens(model, credentials, texts))
+        tokens = sum(self._get_num_tokens_by_gpt2(text) for text in texts)
         return TextEmbeddingResult(
             model=model,
             embeddings=[embed(text) for text in texts],

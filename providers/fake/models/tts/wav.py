@@ -18,9 +18,15 @@ def wav_with_text(text: str, seconds: float) -> bytes:
     fmt = struct.pack("<HHIIHH", 1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16)
     body = (
         b"WAVE"
-        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        + TEXT_CHUNK_ID + struct.pack("<I", len(payload)) + payload
-        + b"data" + struct.pack("<I", len(samples)) + samples
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + TEXT_CHUNK_ID
+        + struct.pack("<I", len(payload))
+        + payload
+        + b"data"
+        + struct.pack("<I", len(samples))
+        + samples
     )
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
