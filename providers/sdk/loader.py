@@ -197,6 +197,9 @@ def _package_for(folder: Path, provider: str) -> str:
     name = "modelruntime_provider_" + re.sub(r"\W", "_", provider)
     existing = sys.modules.get(name)
     if existing is None or list(getattr(existing, "__path__", [])) != [str(folder)]:
+        # A different folder under the same provider name: forget the old one's modules.
+        for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[module]
         package = types.ModuleType(name)
         package.__path__ = [str(folder)]
         sys.modules[name] = package
@@ -208,7 +211,7 @@ def _model_source(folder: Path, model_type: ModelType, model_sources: list[str])
     if (folder / conventional).is_file():
         return conventional
     for source in model_sources:
-        if Path(source).parent.name == model_type.folder:
+        if Path(source).parent.name == model_type.folder and (folder / source).is_file():
             return Path(source)
     raise SchemaError(
         f"{folder}: supports {model_type.value} but has no {conventional} for its model class"
