@@ -1,4 +1,4 @@
-"""Loading model and provider YAML in Dify's format: templates, defaults, errors naming file and key."""
+"""Loading model YAML in Dify's format: templates, defaults, errors naming file and key."""
 
 from __future__ import annotations
 

@@ -47,7 +47,10 @@ def make_plugin(root: Path, *, with_model_class: bool = True) -> Path:
             created_at: "2026-01-01T00:00:00Z"
             resource: {memory: 268435456, permission: {model: {enabled: true, llm: true}}}
             plugins: {models: [provider/acme.yaml]}
-            meta: {version: 0.0.1, arch: [amd64, arm64], runner: {language: python, version: "3.12", entrypoint: main}}
+            meta:
+              version: 0.0.1
+              arch: [amd64, arm64]
+              runner: {language: python, version: "3.12", entrypoint: main}
             """
         )
     )
