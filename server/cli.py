@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a model parameter (repeatable); VALUE is read as JSON when it parses, else text",
+        help="a model parameter (repeatable); numbers, true/false and quoted strings are read as "
+        "JSON, anything else as text",
     )
 
     providers = commands.add_parser("providers", help="list the providers of a running server")
@@ -124,6 +125,7 @@ def _chat(client: Any, args: argparse.Namespace) -> None:
         messages.append({"role": "system", "content": args.system})
     messages.append({"role": "user", "content": args.prompt})
     usage = None
+    open_call = False
     for chunk in client.stream_llm(
         provider=args.provider,
         model=args.model,
@@ -137,12 +139,14 @@ def _chat(client: Any, args: argparse.Namespace) -> None:
         print(message.content, end="", flush=True)
         for call in message.tool_calls:
             if call.function.name:
+                print(")]" if open_call else "", end="")
                 print(f"\n[tool call {call.id}: {call.function.name}(", end="", flush=True)
+                open_call = True
             print(call.function.arguments, end="", flush=True)
         if chunk.delta.HasField("usage"):
             usage = chunk.delta.usage
-            finish = chunk.delta.finish_reason
-    print()
+            finish = chunk.delta.finish_reason or "stop"
+    print(")]" if open_call else "")
     if usage is not None:
         print(
             f"[{finish}; {usage.prompt_tokens} prompt + {usage.completion_tokens} completion "
@@ -160,10 +164,13 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def _json_or_text(value: str) -> Any:
+    """Numbers, booleans and quoted strings as JSON; anything else (including JSON lists and
+    objects, which parameters carry as text) as the text itself."""
     try:
-        return json.loads(value)
+        parsed = json.loads(value)
     except ValueError:
         return value
+    return value if isinstance(parsed, list | dict) or parsed is None else parsed
 
 
 if __name__ == "__main__":
