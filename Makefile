@@ -36,11 +36,11 @@ fmt: $(STAMP)
 
 ## Regenerate the Python stubs in clients/python from protos/.
 protos: $(STAMP)
-	PYTHON=$(BIN)/python tools/gen_protos.sh
+	PYTHON=$(CURDIR)/$(BIN)/python tools/gen_protos.sh
 
 ## Fail when the committed stubs differ from what protos/ generates.
 check-protos: $(STAMP)
-	@tmp=$$(mktemp -d) && PYTHON=$(BIN)/python tools/gen_protos.sh $$tmp && \
+	@tmp=$$(mktemp -d) && PYTHON=$(CURDIR)/$(BIN)/python tools/gen_protos.sh $$tmp && \
 	  if diff -r -q -x '__init__.py' -x 'py.typed' -x '__pycache__' $$tmp/modelruntime/v1 clients/python/src/modelruntime/v1; then \
 	    echo "stubs are up to date"; rm -rf $$tmp; \
 	  else echo "stubs differ from protos/: run 'make protos' and commit" >&2; rm -rf $$tmp; exit 1; fi

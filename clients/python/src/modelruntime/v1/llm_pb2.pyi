@@ -459,11 +459,13 @@ class LLMUsage(_message.Message):
     latency: _builtins.float
     """Seconds from the runtime receiving the call to the last chunk."""
     time_to_first_token: _builtins.float
-    """Seconds from the runtime receiving the call to the first chunk with content; 0 for unary
-    calls.
+    """Seconds from the runtime receiving the call to the first output (content, reasoning, tool
+    call or refusal) from the upstream; 0 when the upstream answered all at once.
     """
     time_to_generate: _builtins.float
-    """Seconds from the first chunk with content to the last chunk; 0 for unary calls."""
+    """Seconds from the first output to the end of the answer; 0 when the upstream answered all
+    at once.
+    """
     cached_prompt_tokens: _builtins.int
     """How many of `prompt_tokens` the upstream served from its prompt cache, where it says."""
     reasoning_tokens: _builtins.int
