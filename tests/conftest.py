@@ -31,7 +31,9 @@ class ServerThread:
         self.running: RunningServer | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="modelruntime-test-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="modelruntime-test-server", daemon=True
+        )
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

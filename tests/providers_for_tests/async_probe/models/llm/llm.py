@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from providers_for_tests import events
+
 from providers.sdk.entities import (
     AssistantPromptMessageDelta,
     LLMResultChunk,
@@ -14,8 +16,6 @@ from providers.sdk.entities import (
     PromptMessageTool,
 )
 from providers.sdk.model_types import LargeLanguageModel
-
-from providers_for_tests import events
 
 
 class EndlessLargeLanguageModel(LargeLanguageModel):

@@ -3,7 +3,8 @@ an LLMResult or a generator, exactly as the seed's documentation shows."""
 
 import time
 from collections.abc import Generator
-from typing import Optional, Union
+
+from providers_for_tests import events
 
 from providers.sdk.entities import (
     AssistantPromptMessage,
@@ -18,8 +19,6 @@ from providers.sdk.entities import (
 from providers.sdk.errors import InvokeConnectionError
 from providers.sdk.model_types import LargeLanguageModel
 
-from providers_for_tests import events
-
 
 class SeedStyleLargeLanguageModel(LargeLanguageModel):
     def _invoke(
@@ -28,11 +27,11 @@ class SeedStyleLargeLanguageModel(LargeLanguageModel):
         credentials: dict,
         prompt_messages: list[PromptMessage],
         model_parameters: dict,
-        tools: Optional[list[PromptMessageTool]] = None,
-        stop: Optional[list[str]] = None,
+        tools: list[PromptMessageTool] | None = None,
+        stop: list[str] | None = None,
         stream: bool = True,
-        user: Optional[str] = None,
-    ) -> Union[LLMResult, Generator]:
+        user: str | None = None,
+    ) -> LLMResult | Generator:
         if stream:
             return self._handle_stream_response(model, model_parameters)
         return self._handle_sync_response(model, model_parameters)
@@ -45,7 +44,9 @@ class SeedStyleLargeLanguageModel(LargeLanguageModel):
                     time.sleep(delay)
                 yield LLMResultChunk(
                     model=model,
-                    delta=LLMResultChunkDelta(message=AssistantPromptMessageDelta(content=f"w{i} ")),
+                    delta=LLMResultChunkDelta(
+                        message=AssistantPromptMessageDelta(content=f"w{i} ")
+                    ),
                 )
         except GeneratorExit:
             events.generator_stopped(params.get("tag") or "seed_style")
