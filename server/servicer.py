@@ -376,10 +376,13 @@ async def _upstream_timeout(context: grpc.aio.ServicerContext) -> AsyncIterator[
     if remaining is None:
         yield
         return
+    timeout = asyncio.timeout(max(0.0, remaining - _DEADLINE_MARGIN_SECONDS))
     try:
-        async with asyncio.timeout(max(0.0, remaining - _DEADLINE_MARGIN_SECONDS)):
+        async with timeout:
             yield
     except TimeoutError:
+        if not timeout.expired():
+            raise  # a TimeoutError of the provider's own, not our deadline
         raise errors.InvokeTimeoutError(
             f"the upstream did not finish within the caller's deadline ({remaining:.3f}s)"
         ) from None
