@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, BinaryIO, Generic, Self, TypeVar
@@ -25,21 +26,37 @@ from modelruntime.client._convert import (
     PromptMessagesInput,
     ToolInput,
 )
+from modelruntime.client._errors import CallCancelledError
 from modelruntime.v1 import llm_pb2, schema_pb2
 from modelruntime.v1 import model_runtime_service_pb2 as pb
 from modelruntime.v1 import model_runtime_service_pb2_grpc as pb_grpc
 
-T = TypeVar("T")
+_T = TypeVar("_T")
+
+
+async def _read(call: Any) -> Any:
+    try:
+        return await call.read()
+    except asyncio.CancelledError:
+        # grpc.aio reads a call cancelled by `cancel()` as a CancelledError. Unless this task is
+        # itself being cancelled, that would look like a cancellation of the wrong thing, so it
+        # becomes what the sync client raises for the same event.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise CallCancelledError(
+            "the call was cancelled by this client", code=grpc.StatusCode.CANCELLED
+        ) from None
 
 
 async def _iterate(
-    call: Any, extract: Callable[[Any], Iterable[T]], pending: Iterable[T] = ()
-) -> AsyncGenerator[T, None]:
+    call: Any, extract: Callable[[Any], Iterable[_T]], pending: Iterable[_T] = ()
+) -> AsyncGenerator[_T, None]:
     try:
         for item in pending:
             yield item
         with translated_rpc_errors():
-            while (response := await call.read()) is not grpc.aio.EOF:
+            while (response := await _read(call)) is not grpc.aio.EOF:
                 for item in extract(response):
                     yield item
     finally:
@@ -50,7 +67,7 @@ async def _iterate(
         call.cancel()
 
 
-class AsyncStream(Generic[T]):
+class AsyncStream(Generic[_T]):
     """The items of a server-streaming call, in order. Iterate it once, with `async for`.
 
     Errors, including those the server sends after some items, are raised from the iteration
@@ -62,7 +79,7 @@ class AsyncStream(Generic[T]):
     """
 
     def __init__(
-        self, call: Any, extract: Callable[[Any], Iterable[T]], pending: Iterable[T] = ()
+        self, call: Any, extract: Callable[[Any], Iterable[_T]], pending: Iterable[_T] = ()
     ) -> None:
         self._call = call
         self._items = _iterate(call, extract, pending)
@@ -70,7 +87,7 @@ class AsyncStream(Generic[T]):
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> T:
+    async def __anext__(self) -> _T:
         return await anext(self._items)
 
     def cancel(self) -> None:

@@ -50,9 +50,7 @@ from typing import Any, ClassVar, Final
 
 import grpc
 from google.protobuf.message import DecodeError
-
-# googleapis-common-protos ships .pyi files but no py.typed marker.
-from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from modelruntime.v1 import error_reason_pb2

@@ -29,12 +29,12 @@ from modelruntime.v1 import llm_pb2, schema_pb2
 from modelruntime.v1 import model_runtime_service_pb2 as pb
 from modelruntime.v1 import model_runtime_service_pb2_grpc as pb_grpc
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 def _iterate(
-    call: Any, extract: Callable[[Any], Iterable[T]], pending: Iterable[T] = ()
-) -> Generator[T, None, None]:
+    call: Any, extract: Callable[[Any], Iterable[_T]], pending: Iterable[_T] = ()
+) -> Generator[_T, None, None]:
     try:
         yield from pending
         with translated_rpc_errors():
@@ -47,7 +47,7 @@ def _iterate(
         call.cancel()
 
 
-class Stream(Generic[T]):
+class Stream(Generic[_T]):
     """The items of a server-streaming call, in order. Iterate it once.
 
     Errors, including those the server sends after some items, are raised from the iteration
@@ -58,7 +58,7 @@ class Stream(Generic[T]):
     """
 
     def __init__(
-        self, call: Any, extract: Callable[[Any], Iterable[T]], pending: Iterable[T] = ()
+        self, call: Any, extract: Callable[[Any], Iterable[_T]], pending: Iterable[_T] = ()
     ) -> None:
         self._call = call
         self._items = _iterate(call, extract, pending)
@@ -66,7 +66,7 @@ class Stream(Generic[T]):
     def __iter__(self) -> Self:
         return self
 
-    def __next__(self) -> T:
+    def __next__(self) -> _T:
         return next(self._items)
 
     def cancel(self) -> None:
