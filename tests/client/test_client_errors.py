@@ -268,7 +268,7 @@ def test_error_survives_pickling() -> None:
     assert copy.field_violations == error.field_violations
 
 
-def test_str_names_field_violations_and_provider_alone() -> None:
+def test_str_adds_the_violations_the_message_does_not_mention() -> None:
     error = mr.InvalidCredentialsError(
         "credentials do not fit the form",
         code=grpc.StatusCode.INVALID_ARGUMENT,
@@ -281,9 +281,14 @@ def test_str_names_field_violations_and_provider_alone() -> None:
         "INVALID_CREDENTIALS (INVALID_ARGUMENT) [fake]: credentials do not fit the form "
         "(credentials.api_key: required)"
     )
+    # The server's message usually names them already.
+    error.message = "credentials.api_key: required"
+    assert str(error) == (
+        "INVALID_CREDENTIALS (INVALID_ARGUMENT) [fake]: credentials.api_key: required"
+    )
     assert repr(error) == (
         "InvalidCredentialsError(code=INVALID_ARGUMENT, reason='INVALID_CREDENTIALS', "
-        "message='credentials do not fit the form')"
+        "message='credentials.api_key: required')"
     )
 
 

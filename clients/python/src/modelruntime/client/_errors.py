@@ -117,9 +117,10 @@ class ModelRuntimeError(Exception):
         if target:
             text += f" [{target}]"
         text += f": {self.message}"
-        if self.field_violations:
-            text += " (" + "; ".join(f"{v.field}: {v.description}" for v in self.field_violations)
-            text += ")"
+        # Servers often spell the violations out in the message already; don't repeat them.
+        unmentioned = [v for v in self.field_violations if v.field not in self.message]
+        if unmentioned:
+            text += " (" + "; ".join(f"{v.field}: {v.description}" for v in unmentioned) + ")"
         if self.retry_after is not None:
             text += f" (retry after {self.retry_after:g}s)"
         return text
