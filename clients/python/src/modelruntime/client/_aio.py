@@ -137,6 +137,9 @@ class AsyncModelRuntimeClient:
     Without `credentials` the channel is plaintext, as behind a service-mesh sidecar; pass
     `grpc.ssl_channel_credentials()` for TLS. `options` are grpc channel arguments and override
     the client's defaults (a 64 MiB receive limit).
+
+    Like its `grpc.aio` channel, a client belongs to the event loop that first uses it: create
+    one per loop, inside it.
     """
 
     def __init__(

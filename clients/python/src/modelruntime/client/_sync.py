@@ -115,6 +115,8 @@ class ModelRuntimeClient:
     Without `credentials` the channel is plaintext, as behind a service-mesh sidecar; pass
     `grpc.ssl_channel_credentials()` for TLS. `options` are grpc channel arguments and override
     the client's defaults (a 64 MiB receive limit).
+
+    One client (and its channel) can be shared by all threads of a process.
     """
 
     def __init__(
