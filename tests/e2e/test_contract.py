@@ -299,9 +299,9 @@ def test_customizable_model_is_invokable_within_its_limits(
 def test_validate_provider_credentials_returns_what_the_provider_keeps(
     client: mr.ModelRuntimeClient,
 ) -> None:
-    kept = client.validate_provider_credentials("fake", CREDS)
+    kept = client.validate_provider_credentials("fake", {**CREDS, "not_in_the_form": "x"})
 
-    # The default was filled in; the secret was left out.
+    # The default was filled in; the secret and the unknown key were left out.
     assert kept == {"retry_after": "1.5"}
 
 

@@ -502,3 +502,50 @@ def test_unary_deadline_is_answered_by_the_server_with_invoke_timeout(
         provider="fake",
         model="fake-chat",
     )
+
+
+# ---- a caller's malformed credential value is the caller's fault, not an internal one ------
+
+CALLER_FAULT_REASONS = {"INVALID_CREDENTIALS", "CREDENTIALS_VALIDATE_FAILED", "INVOKE_BAD_REQUEST"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="providers/fake/models/llm/llm.py:153 does int(credentials['context_size']) "
+    "unchecked: context_size 'abc' raises ValueError, reported as INTERNAL ('a bug, "
+    "not something the caller did') although the caller typed it",
+)
+def test_non_numeric_context_size_is_not_an_internal_error(
+    client: mr.ModelRuntimeClient,
+) -> None:
+    with pytest.raises(mr.ModelRuntimeError) as caught:
+        client.get_model_schema("fake", "llm", "my-local-model", {**CREDS, "context_size": "abc"})
+
+    assert caught.value.code in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert caught.value.reason in CALLER_FAULT_REASONS
+    assert (caught.value.provider, caught.value.model) == ("fake", "my-local-model")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="providers/fake/upstream.py:52 does float(credentials['retry_after']) unchecked: "
+    "retry_after 'soon' raises ValueError, reported as INTERNAL instead of the requested "
+    "failure or a credential error",
+)
+def test_non_numeric_retry_after_is_not_an_internal_error(
+    client: mr.ModelRuntimeClient,
+) -> None:
+    credentials = {**CREDS, "fail_with": "rate_limit", "retry_after": "soon"}
+
+    with pytest.raises(mr.ModelRuntimeError) as caught:
+        client.invoke_moderation("fake", "fake-moderation", credentials, "hi")
+
+    assert caught.value.code in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    )
+    assert caught.value.reason in CALLER_FAULT_REASONS | {"INVOKE_RATE_LIMIT"}
+    assert (caught.value.provider, caught.value.model) == ("fake", "fake-moderation")

@@ -144,6 +144,12 @@ async def test_concurrent_sync_streams_all_complete(address: str) -> None:
     assert results == [[f"w{j}" for j in range(3 + i % 4)] for i in range(12)]
 
 
+def test_sync_provider_validates_credentials(client: mr.ModelRuntimeClient) -> None:
+    # seed_style implements validate_provider_credentials as a plain (blocking) method.
+    assert client.validate_provider_credentials("seed_style", SEED_CREDS) == {}
+    assert client.validate_model_credentials("seed_style", "llm", "sync-echo", SEED_CREDS) == {}
+
+
 # ---- the async provider ----------------------------------------------------------------------
 
 
@@ -177,6 +183,13 @@ async def test_async_provider_streams_to_the_async_client(address: str) -> None:
         chunks = [await anext(stream) for _ in range(4)]
 
     assert [c.delta.message.content for c in chunks] == ["0 ", "1 ", "2 ", "3 "]
+
+
+def test_provider_without_a_credential_form_validates_empty_credentials(
+    client: mr.ModelRuntimeClient,
+) -> None:
+    # async_probe has no provider class: its first model's validation stands in for it.
+    assert client.validate_provider_credentials("async_probe", PROBE_CREDS) == {}
 
 
 def test_unpriced_model_reports_zero_prices_in_usd(client: mr.ModelRuntimeClient) -> None:
