@@ -387,18 +387,28 @@ def test_invoke_llm_answers_with_priced_usage(client: mr.ModelRuntimeClient) -> 
     assert usage.latency > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="llm.proto LLMUsage: time_to_first_token and time_to_generate are 0 for unary "
-    "calls, but LargeLanguageModel.invoke (providers/sdk/model_types/large_language_model.py:"
-    "110-115) collects a streaming implementation through _finish_chunks, whose "
-    "_complete_usage (line 249) fills both in",
-)
-def test_invoke_llm_reports_no_streaming_timings(client: mr.ModelRuntimeClient) -> None:
-    result = client.invoke_llm("fake", "fake-chat", CREDS, "hello there world")
+def test_invoke_llm_times_an_upstream_that_streams(client: mr.ModelRuntimeClient) -> None:
+    # The fake streams even for a unary call: its answer does not come all at once.
+    result = client.invoke_llm(
+        "fake", "fake-chat", CREDS, "hi", {"reply": "a b c d", "chunk_delay_ms": 5}
+    )
+
+    usage = result.usage
+    assert 0 < usage.time_to_first_token < usage.latency
+    # Three 5 ms delays come after the first word.
+    assert usage.time_to_generate >= 0.012
+    assert usage.latency >= usage.time_to_first_token + usage.time_to_generate - 1e-6
+
+
+def test_invoke_llm_reports_no_timings_for_an_answer_given_at_once(
+    client: mr.ModelRuntimeClient,
+) -> None:
+    # sync-echo returns a whole LLMResult when not streaming.
+    result = client.invoke_llm("seed_style", "sync-echo", {"api_key": "any"}, "hi")
 
     assert result.usage.time_to_first_token == 0
     assert result.usage.time_to_generate == 0
+    assert result.usage.latency > 0
 
 
 def test_stream_llm_streams_the_same_answer_as_invoke_llm(
