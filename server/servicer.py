@@ -105,8 +105,11 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             model_type = convert.required_model_type(request.model_type)
             model = self.registry.provider(request.provider).get_model_instance(model_type)
             credentials = None
-            if request.model not in model.predefined_models and model.is_customizable():
+            customizable = request.model not in model.predefined_models and model.is_customizable()
+            if customizable and request.credentials:
                 credentials = model.check_credential_form(request.model, request.credentials)
+            # Without credentials an unknown name is MODEL_NOT_FOUND (with a hint), not a
+            # complaint about credentials the caller never meant to send.
             schema = await model.model_schema(request.model, credentials)
             return pb.GetModelSchemaResponse(model_schema=convert.model_entity_to_pb(schema))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from providers.sdk.errors import (
+    FieldViolation,
+    InvalidCredentialsError,
     InvokeAuthorizationError,
     InvokeBadRequestError,
     InvokeConnectionError,
@@ -49,4 +51,17 @@ def check_call(credentials: Mapping[str, str]) -> None:
         )
     kind = credentials.get("fail_with")
     if kind:
-        raise failure(kind, float(credentials.get("retry_after") or 0) or None)
+        raise failure(kind, number_credential(credentials, "retry_after") or None)
+
+
+def number_credential(credentials: Mapping[str, str], variable: str) -> float | None:
+    """A text-input credential that must hold a number; a caller's typo is the caller's fault."""
+    value = credentials.get(variable)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidCredentialsError(
+            [FieldViolation(f"credentials.{variable}", "should be a number")]
+        ) from None

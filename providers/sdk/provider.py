@@ -50,7 +50,8 @@ class ModelProvider:
             if model is None:
                 await call_maybe_async(self.validate_provider_credentials, checked)
             else:
-                with model.mapped_errors("", checked, validating=True):
+                # The provider form decides which values are secrets to scrub.
+                with model.mapped_errors("", checked, validating=True, form=fields):
                     await call_maybe_async(self.validate_provider_credentials, checked)
         else:
             await self._validate_on_first_model(checked)

@@ -633,3 +633,17 @@ def test_reflection_lists_the_service_and_serves_its_descriptor(channel: grpc.Ch
     names = {s.name for s in responses[0].list_services_response.service}
     assert {SERVICE, "grpc.health.v1.Health"} <= names
     assert responses[1].file_descriptor_response.file_descriptor_proto
+
+
+def test_embedding_more_texts_than_max_chunks_goes_in_order_batches(
+    client: mr.ModelRuntimeClient,
+) -> None:
+    # fake-embedding declares max_chunks 64: 150 texts take three upstream requests, and the
+    # caller still gets one vector per text, in order.
+    texts = [f"text number {i}" for i in range(150)]
+    batched = client.invoke_text_embedding("fake", "fake-embedding", CREDS, texts)
+    assert len(batched.embeddings) == 150
+    singles = client.invoke_text_embedding("fake", "fake-embedding", CREDS, [texts[0], texts[149]])
+    assert list(batched.embeddings[0].values) == list(singles.embeddings[0].values)
+    assert list(batched.embeddings[149].values) == list(singles.embeddings[1].values)
+    assert batched.usage.tokens > 0

@@ -509,12 +509,6 @@ def test_unary_deadline_is_answered_by_the_server_with_invoke_timeout(
 CALLER_FAULT_REASONS = {"INVALID_CREDENTIALS", "CREDENTIALS_VALIDATE_FAILED", "INVOKE_BAD_REQUEST"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="providers/fake/models/llm/llm.py:153 does int(credentials['context_size']) "
-    "unchecked: context_size 'abc' raises ValueError, reported as INTERNAL ('a bug, "
-    "not something the caller did') although the caller typed it",
-)
 def test_non_numeric_context_size_is_not_an_internal_error(
     client: mr.ModelRuntimeClient,
 ) -> None:
@@ -529,12 +523,6 @@ def test_non_numeric_context_size_is_not_an_internal_error(
     assert (caught.value.provider, caught.value.model) == ("fake", "my-local-model")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="providers/fake/upstream.py:52 does float(credentials['retry_after']) unchecked: "
-    "retry_after 'soon' raises ValueError, reported as INTERNAL instead of the requested "
-    "failure or a credential error",
-)
 def test_non_numeric_retry_after_is_not_an_internal_error(
     client: mr.ModelRuntimeClient,
 ) -> None:
@@ -549,3 +537,63 @@ def test_non_numeric_retry_after_is_not_an_internal_error(
     )
     assert caught.value.reason in CALLER_FAULT_REASONS | {"INVOKE_RATE_LIMIT"}
     assert (caught.value.provider, caught.value.model) == ("fake", "fake-moderation")
+
+
+# ---- validation answers "refused" only when the upstream refused ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "code", "reason"),
+    [
+        (
+            "connection",
+            mr.InvokeConnectionError,
+            grpc.StatusCode.UNAVAILABLE,
+            "INVOKE_CONNECTION_ERROR",
+        ),
+        (
+            "rate_limit",
+            mr.InvokeRateLimitError,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "INVOKE_RATE_LIMIT",
+        ),
+        (
+            "authorization",
+            mr.CredentialsValidateFailedError,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "CREDENTIALS_VALIDATE_FAILED",
+        ),
+    ],
+)
+def test_validation_keeps_outages_apart_from_refusals(
+    client: mr.ModelRuntimeClient,
+    kind: str,
+    error: type[Exception],
+    code: grpc.StatusCode,
+    reason: str,
+) -> None:
+    # An outage during validation says nothing about the credentials: it must stay retryable.
+    credentials = {**CREDS, "fail_with": kind}
+    with pytest.raises(mr.ModelRuntimeError) as provider_level:
+        client.validate_provider_credentials("fake", credentials)
+    assert_error(provider_level.value, error, code, reason, provider="fake", model=None)
+    with pytest.raises(mr.ModelRuntimeError) as model_level:
+        client.validate_model_credentials("fake", "llm", "fake-chat", credentials)
+    assert_error(model_level.value, error, code, reason, provider="fake", model="fake-chat")
+
+
+def test_provider_validation_scrubs_the_key_it_was_given(client: mr.ModelRuntimeClient) -> None:
+    with pytest.raises(mr.CredentialsValidateFailedError) as caught:
+        client.validate_provider_credentials("fake", {"api_key": SECRET_KEY})
+    assert SECRET_KEY not in str(caught.value)
+    assert "***" in caught.value.message
+
+
+def test_an_unknown_model_without_credentials_is_not_found(client: mr.ModelRuntimeClient) -> None:
+    # The fake takes any LLM name as a customizable model, but only given credentials; without
+    # them the answer is MODEL_NOT_FOUND with a hint, not a complaint about a missing key.
+    with pytest.raises(mr.ModelNotFoundError) as caught:
+        client.get_model_schema("fake", "llm", "fake-chta")
+    assert caught.value.reason == "MODEL_NOT_FOUND"
+    assert caught.value.code == grpc.StatusCode.NOT_FOUND
+    assert "need credentials" in caught.value.message

@@ -170,7 +170,12 @@ class AIModel:
 
     @contextmanager
     def mapped_errors(
-        self, model: str, credentials: Mapping[str, str], *, validating: bool = False
+        self,
+        model: str,
+        credentials: Mapping[str, str],
+        *,
+        validating: bool = False,
+        form: list[CredentialFormSchema] | None = None,
     ) -> Iterator[None]:
         """Turns whatever the implementation raises into the runtime's typed errors.
 
@@ -180,10 +185,10 @@ class AIModel:
         try:
             yield
         except ModelRuntimeError as exc:
-            raise self._finish(exc, model, credentials, validating) from exc
+            raise self._finish(exc, model, credentials, validating, form) from exc
         except Exception as exc:
             raise self._finish(
-                self._transform_invoke_error(exc), model, credentials, validating
+                self._transform_invoke_error(exc), model, credentials, validating, form
             ) from exc
 
     def _transform_invoke_error(self, exc: Exception) -> ModelRuntimeError:
@@ -204,6 +209,7 @@ class AIModel:
         model: str,
         credentials: Mapping[str, str],
         validating: bool,
+        form: list[CredentialFormSchema] | None = None,
     ) -> ModelRuntimeError:
         if validating and isinstance(exc, InvokeAuthorizationError | InvokeBadRequestError):
             # During validation the upstream's refusal is the answer, not a failure to call.
@@ -217,7 +223,7 @@ class AIModel:
         exc.provider = exc.provider or self.provider_name
         exc.model = exc.model or model
         exc.description = scrub(
-            exc.description, secret_values(self.credential_form(model), credentials)
+            exc.description, secret_values(form or self.credential_form(model), credentials)
         )
         exc.args = (exc.description,)
         return exc

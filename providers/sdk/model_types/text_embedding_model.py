@@ -6,8 +6,13 @@ import inspect
 import time
 from collections.abc import Mapping
 
-from providers.sdk.entities.results import EmbeddingInputType, TextEmbeddingResult
+from providers.sdk.entities.results import (
+    EmbeddingInputType,
+    EmbeddingUsage,
+    TextEmbeddingResult,
+)
 from providers.sdk.entities.schema import ModelType
+from providers.sdk.errors import InvokeServerUnavailableError
 from providers.sdk.model_types.ai_model import AIModel, Credentials, MaybeAwaitable
 from providers.sdk.pricing import price_embedding_usage
 
@@ -47,11 +52,27 @@ class TextEmbeddingModel(AIModel):
         started = time.perf_counter()
         schema, checked, _ = await self.prepare(model, credentials, None)
         kwargs = {"input_type": input_type} if _takes(self._invoke, "input_type") else {}
-        result: TextEmbeddingResult = await self.call_impl(
-            model, checked, self._invoke, model, checked, texts, user, **kwargs
-        )
-        if not result.model:
-            result.model = model
+        # The model's max_chunks bounds one upstream request; longer lists go in batches, in
+        # order, so callers need not know each model's limit.
+        size = schema.model_properties.max_chunks or len(texts) or 1
+        result = TextEmbeddingResult(model="", embeddings=[], usage=EmbeddingUsage())
+        for start in range(0, len(texts), size):
+            batch = texts[start : start + size]
+            part: TextEmbeddingResult = await self.call_impl(
+                model, checked, self._invoke, model, checked, batch, user, **kwargs
+            )
+            if len(part.embeddings) != len(batch):
+                raise InvokeServerUnavailableError(
+                    f"the upstream returned {len(part.embeddings)} embeddings for "
+                    f"{len(batch)} texts",
+                    provider=self.provider_name,
+                    model=model,
+                )
+            result.model = result.model or part.model
+            result.embeddings.extend(part.embeddings)
+            result.usage.tokens += part.usage.tokens
+            result.usage.total_tokens += part.usage.total_tokens
+        result.model = result.model or model
         if not result.usage.tokens:
             result.usage.tokens = sum(await self.count_tokens(model, checked, texts))
         price_embedding_usage(result.usage, schema.pricing)

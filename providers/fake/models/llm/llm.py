@@ -9,7 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from providers.fake.upstream import check_call, failure
+from providers.fake.upstream import check_call, failure, number_credential
 from providers.sdk.entities.llm import (
     AssistantPromptMessageDelta,
     LLMMode,
@@ -33,7 +33,7 @@ from providers.sdk.entities.schema import (
     ModelType,
     ParameterRule,
 )
-from providers.sdk.errors import CredentialsValidateFailedError, InvokeBadRequestError, InvokeError
+from providers.sdk.errors import InvokeBadRequestError
 from providers.sdk.model_types import LargeLanguageModel
 from providers.sdk.model_types.ai_model import Credentials
 from providers.sdk.model_types.large_language_model import estimate_prompt_tokens
@@ -142,15 +142,13 @@ class FakeLargeLanguageModel(LargeLanguageModel):
         return [*deltas, finish_reason]
 
     async def validate_credentials(self, model: str, credentials: Credentials) -> None:
-        try:
-            check_call(credentials)
-        except InvokeError as exc:
-            raise CredentialsValidateFailedError(str(exc)) from exc
+        # A refusal becomes CREDENTIALS_VALIDATE_FAILED in the base class; an outage stays one.
+        check_call(credentials)
 
     def get_customizable_model_schema(
         self, model: str, credentials: Credentials
     ) -> AIModelEntity | None:
-        context_size = int(credentials.get("context_size") or 4096)
+        context_size = int(number_credential(credentials, "context_size") or 4096)
         return AIModelEntity(
             model=model,
             label=I18nObject(en_US=model),

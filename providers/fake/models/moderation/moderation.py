@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from providers.fake.upstream import check_call
-from providers.sdk.errors import CredentialsValidateFailedError, InvokeError
 from providers.sdk.model_types import ModerationModel
 from providers.sdk.model_types.ai_model import Credentials
 
@@ -21,7 +20,5 @@ class FakeModerationModel(ModerationModel):
         return not FLAGGED_WORDS.isdisjoint(_WORD.findall(text.lower()))
 
     async def validate_credentials(self, model: str, credentials: Credentials) -> None:
-        try:
-            check_call(credentials)
-        except InvokeError as exc:
-            raise CredentialsValidateFailedError(str(exc)) from exc
+        # A refusal becomes CREDENTIALS_VALIDATE_FAILED in the base class; an outage stays one.
+        check_call(credentials)

@@ -7,7 +7,7 @@ from typing import IO
 
 from providers.fake.models.tts.wav import text_in_wav
 from providers.fake.upstream import check_call
-from providers.sdk.errors import CredentialsValidateFailedError, InvokeBadRequestError, InvokeError
+from providers.sdk.errors import InvokeBadRequestError
 from providers.sdk.model_types import Speech2TextModel
 from providers.sdk.model_types.ai_model import Credentials
 
@@ -24,7 +24,5 @@ class FakeSpeech2TextModel(Speech2TextModel):
         return text if text is not None else f"[{len(audio)} bytes of audio]"
 
     async def validate_credentials(self, model: str, credentials: Credentials) -> None:
-        try:
-            check_call(credentials)
-        except InvokeError as exc:
-            raise CredentialsValidateFailedError(str(exc)) from exc
+        # A refusal becomes CREDENTIALS_VALIDATE_FAILED in the base class; an outage stays one.
+        check_call(credentials)

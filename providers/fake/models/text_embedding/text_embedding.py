@@ -8,7 +8,6 @@ import math
 
 from providers.fake.upstream import check_call
 from providers.sdk.entities.results import EmbeddingInputType, EmbeddingUsage, TextEmbeddingResult
-from providers.sdk.errors import CredentialsValidateFailedError, InvokeError
 from providers.sdk.model_types import TextEmbeddingModel
 from providers.sdk.model_types.ai_model import Credentials
 
@@ -33,10 +32,8 @@ class FakeTextEmbeddingModel(TextEmbeddingModel):
         )
 
     async def validate_credentials(self, model: str, credentials: Credentials) -> None:
-        try:
-            check_call(credentials)
-        except InvokeError as exc:
-            raise CredentialsValidateFailedError(str(exc)) from exc
+        # A refusal becomes CREDENTIALS_VALIDATE_FAILED in the base class; an outage stays one.
+        check_call(credentials)
 
 
 def embed(text: str) -> list[float]:

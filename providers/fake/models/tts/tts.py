@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 from providers.fake.models.tts.wav import wav_with_text
 from providers.fake.upstream import check_call
-from providers.sdk.errors import CredentialsValidateFailedError, InvokeError
 from providers.sdk.model_types import TTSModel
 from providers.sdk.model_types.ai_model import Credentials
 
@@ -31,7 +30,5 @@ class FakeTTSModel(TTSModel):
             yield audio[start : start + PIECE_BYTES]
 
     async def validate_credentials(self, model: str, credentials: Credentials) -> None:
-        try:
-            check_call(credentials)
-        except InvokeError as exc:
-            raise CredentialsValidateFailedError(str(exc)) from exc
+        # A refusal becomes CREDENTIALS_VALIDATE_FAILED in the base class; an outage stays one.
+        check_call(credentials)
