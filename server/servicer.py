@@ -331,19 +331,27 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         context: grpc.aio.ServicerContext,
         start: Callable[[], AsyncIterator[T]],
     ) -> AsyncIterator[T]:
-        # No asyncio.timeout here: this generator is suspended at each yield while gRPC writes,
-        # and a timeout firing then would cancel gRPC's write, not our upstream read. gRPC
-        # cancels the whole call at the deadline instead, which closes the upstream request;
-        # providers also bound their requests by `providers.sdk.deadline.remaining()`.
+        # The deadline bounds each wait for the upstream, not the whole generator: it is
+        # suspended at every yield while gRPC writes, and a timeout firing there would cancel
+        # gRPC's write instead of our upstream read.
         scope = _RpcScope(method, request)
         failure: errors.ModelRuntimeError | None = None
+        remaining = context.time_remaining()
+        deadline_at = (
+            None
+            if remaining is None
+            else asyncio.get_running_loop().time() + remaining - _DEADLINE_MARGIN_SECONDS
+        )
         try:
             with _deadline(context):
                 messages = start()
                 async with contextlib.aclosing(messages):  # type: ignore[type-var]
-                    async for message in messages:
+                    while True:
+                        message = await _next_before(messages, deadline_at, remaining)
+                        if message is _END:
+                            break
                         scope.chunks += 1
-                        yield message
+                        yield message  # type: ignore[misc]
         except errors.ModelRuntimeError as exc:
             failure = exc
         except Exception as exc:
@@ -355,6 +363,28 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             _log(scope, failure)
         if failure is not None:
             await _abort(context, failure, scope)
+
+
+_END = object()
+
+
+async def _next_before(
+    messages: AsyncIterator[T], deadline_at: float | None, remaining: float | None
+) -> T | object:
+    """The next message, or _END; INVOKE_TIMEOUT if the upstream is still silent at the
+    deadline (the margin lets our status, with its details, beat the caller's own timer)."""
+    if deadline_at is None:
+        return await anext(messages, _END)
+    timeout = asyncio.timeout_at(deadline_at)
+    try:
+        async with timeout:
+            return await anext(messages, _END)
+    except TimeoutError:
+        if not timeout.expired():
+            raise
+        raise errors.InvokeTimeoutError(
+            f"the upstream did not finish within the caller's deadline ({remaining:.3f}s)"
+        ) from None
 
 
 async def _one_chunk_per_message(chunks: AsyncIterator[Any]) -> AsyncIterator[pb.StreamLLMResponse]:
