@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -80,7 +81,7 @@ async def start_server(
     return running
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig, ready_file: Path | None = None) -> None:
     running = await start_server(config)
     host = config.address.rpartition(":")[0]
     logger.info(
@@ -89,6 +90,12 @@ async def serve(config: ServerConfig) -> None:
         running.port,
         ", ".join(p.name for p in running.registry.providers),
     )
+    if ready_file is not None:
+        # For tests and supervisors that start the server on port 0: the file appears, whole,
+        # once the server is serving, and holds the address it listens on.
+        partial = ready_file.with_name(ready_file.name + ".partial")
+        partial.write_text(f"{host}:{running.port}\n", encoding="utf-8")
+        partial.replace(ready_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, help="YAML config file (or MODELRUNTIME_CONFIG)")
     serve.add_argument("--address", help="host:port to listen on (default 127.0.0.1:50051)")
     serve.add_argument(
+        "--ready-file",
+        type=Path,
+        help="write the address actually listened on to this file once serving (for port 0)",
+    )
+    serve.add_argument(
         "--provider-path",
         action="append",
         type=Path,
@@ -87,7 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, args.ready_file))
     except OSError as exc:
         print(f"modelruntime: {exc}", file=sys.stderr)
         return 1
