@@ -5,7 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install run test lint protos check-protos fmt clean
+.PHONY: install run test test-python lint lint-python protos protos-python check-protos \
+	check-python-stubs fmt clean
+
+# Each client library outside Python brings its own make fragment (clients/<lang>/client.mk).
+# A fragment adds its targets to these lists, so `make test`, `make lint`, `make protos` and
+# `make check-protos` cover every language without this file naming them.
+EXTRA_TESTS :=
+EXTRA_LINTS :=
+EXTRA_PROTOS :=
+EXTRA_CHECKS :=
+-include $(wildcard clients/*/client.mk)
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +29,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/modelruntime serve $(ARGS)
 
-## Run the whole test suite.
-test: $(STAMP)
+## Run the whole test suite (Python, then every other client's).
+test: test-python $(EXTRA_TESTS)
+
+test-python: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 ## buf lint on the contract, ruff (lint and format check), mypy --strict.
-lint: $(STAMP)
+lint: lint-python $(EXTRA_LINTS)
+
+lint-python: $(STAMP)
 	$(BIN)/buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,12 +48,16 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Regenerate the Python stubs in clients/python from protos/.
-protos: $(STAMP)
+## Regenerate the stubs of every client from protos/.
+protos: protos-python $(EXTRA_PROTOS)
+
+protos-python: $(STAMP)
 	PYTHON=$(CURDIR)/$(BIN)/python tools/gen_protos.sh
 
-## Fail when the committed stubs differ from what protos/ generates.
-check-protos: $(STAMP)
+## Fail when any committed stubs differ from what protos/ generates.
+check-protos: check-python-stubs $(EXTRA_CHECKS)
+
+check-python-stubs: $(STAMP)
 	@tmp=$$(mktemp -d) && PYTHON=$(CURDIR)/$(BIN)/python tools/gen_protos.sh $$tmp && \
 	  if diff -r -q -x '__init__.py' -x 'py.typed' -x '__pycache__' $$tmp/modelruntime/v1 clients/python/src/modelruntime/v1; then \
 	    echo "stubs are up to date"; rm -rf $$tmp; \
