@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
+.DEFAULT_GOAL := install
 
 .PHONY: install run test test-python lint lint-python protos protos-python check-protos \
 	check-python-stubs fmt clean
