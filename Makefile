@@ -7,11 +7,16 @@ ARGS ?=
 .DEFAULT_GOAL := install
 
 .PHONY: install run test test-python lint lint-python protos protos-python check-protos \
-	check-python-stubs fmt clean
+	check-python-stubs check-docs docs release-contract fmt clean
 
 # Each client library outside Python brings its own make fragment (clients/<lang>/client.mk).
 # A fragment adds its targets to these lists, so `make test`, `make lint`, `make protos` and
 # `make check-protos` cover every language without this file naming them.
+# Go-built tools (protoc plugins, grpcurl) are installed here by the targets that need them.
+TOOLS := $(CURDIR)/.tools/bin
+PROTOC_GEN_DOC := $(TOOLS)/protoc-gen-doc
+RELEASED_CONTRACT := protos/released/modelruntime-v1.binpb
+
 EXTRA_TESTS :=
 EXTRA_LINTS :=
 EXTRA_PROTOS :=
@@ -41,6 +46,7 @@ lint: lint-python $(EXTRA_LINTS)
 
 lint-python: $(STAMP)
 	$(BIN)/buf lint
+	$(BIN)/buf breaking --against $(RELEASED_CONTRACT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -56,13 +62,31 @@ protos-python: $(STAMP)
 	PYTHON=$(CURDIR)/$(BIN)/python tools/gen_protos.sh
 
 ## Fail when any committed stubs differ from what protos/ generates.
-check-protos: check-python-stubs $(EXTRA_CHECKS)
+check-protos: check-python-stubs check-docs $(EXTRA_CHECKS)
 
 check-python-stubs: $(STAMP)
 	@tmp=$$(mktemp -d) && PYTHON=$(CURDIR)/$(BIN)/python tools/gen_protos.sh $$tmp && \
 	  if diff -r -q -x '__init__.py' -x 'py.typed' -x '__pycache__' $$tmp/modelruntime/v1 clients/python/src/modelruntime/v1; then \
 	    echo "stubs are up to date"; rm -rf $$tmp; \
 	  else echo "stubs differ from protos/: run 'make protos' and commit" >&2; rm -rf $$tmp; exit 1; fi
+
+## The Markdown reference of every RPC, message, field and error reason, from the proto comments.
+docs: $(STAMP) $(PROTOC_GEN_DOC)
+	$(BIN)/buf generate --template docs/buf.gen.yaml
+
+check-docs: $(STAMP) $(PROTOC_GEN_DOC)
+	@tmp=$$(mktemp -d) && $(BIN)/buf generate --template docs/buf.gen.yaml -o $$tmp && \
+	  if diff -q $$tmp/docs/reference.md docs/reference.md >/dev/null; then \
+	    echo "docs/reference.md is up to date"; rm -rf $$tmp; \
+	  else echo "docs/reference.md differs from protos/: run 'make docs' and commit" >&2; \
+	    rm -rf $$tmp; exit 1; fi
+
+$(PROTOC_GEN_DOC):
+	GOBIN=$(TOOLS) go install github.com/pseudomuto/protoc-gen-doc/cmd/protoc-gen-doc@v1.5.1
+
+## Record the contract as released: `make lint` then fails on any breaking change against it.
+release-contract: $(STAMP)
+	$(BIN)/buf build -o $(RELEASED_CONTRACT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
