@@ -15,6 +15,7 @@ ARGS ?=
 # Go-built tools (protoc plugins, grpcurl) are installed here by the targets that need them.
 TOOLS := $(CURDIR)/.tools/bin
 PROTOC_GEN_DOC := $(TOOLS)/protoc-gen-doc
+GRPCURL := $(TOOLS)/grpcurl
 RELEASED_CONTRACT := protos/released/modelruntime-v1.binpb
 
 EXTRA_TESTS :=
@@ -38,8 +39,12 @@ run: $(STAMP)
 ## Run the whole test suite (Python, then every other client's).
 test: test-python $(EXTRA_TESTS)
 
-test-python: $(STAMP)
+# grpcurl is there so the tests can call the service the way a person poking at it would.
+test-python: $(STAMP) $(GRPCURL)
 	$(BIN)/python -m pytest $(ARGS)
+
+$(GRPCURL):
+	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 
 ## buf lint on the contract, ruff (lint and format check), mypy --strict.
 lint: lint-python $(EXTRA_LINTS)
