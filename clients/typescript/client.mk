@@ -10,24 +10,27 @@ TS_DIR := clients/typescript
 TS_BIN := $(TS_DIR)/node_modules/.bin
 TS_MODULES := $(TS_DIR)/node_modules/.installed-stamp
 TS_NODE := $(shell command -v node 2>/dev/null)
-TS_NEED_NODE = node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || \
-	{ echo "the TypeScript client needs Node.js 20 or newer, not $$(node --version)" >&2; exit 1; }
 
-.PHONY: test-ts lint-ts protos-ts check-ts-stubs build-ts
+.PHONY: test-ts lint-ts protos-ts check-ts-stubs build-ts ts-node
 
 EXTRA_TESTS += test-ts
 EXTRA_LINTS += lint-ts
 EXTRA_PROTOS += protos-ts
 EXTRA_CHECKS += check-ts-stubs
 
-$(TS_MODULES): $(TS_DIR)/package-lock.json $(TS_DIR)/package.json
-	@command -v npm >/dev/null 2>&1 || { echo "the TypeScript client needs Node.js 20+ and npm" >&2; exit 1; }
-	@$(TS_NEED_NODE)
+# Node.js 20+ and npm, or a failure that says so.
+ts-node:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+	  { echo "the TypeScript client needs Node.js 20+ and npm, and they are not installed" >&2; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || \
+	  { echo "the TypeScript client needs Node.js 20 or newer, not $$(node --version)" >&2; exit 1; }
+
+$(TS_MODULES): $(TS_DIR)/package-lock.json $(TS_DIR)/package.json | ts-node
 	cd $(TS_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## Compile the TypeScript client, its tests and examples to clients/typescript/dist.
-build-ts: $(TS_MODULES)
+build-ts: ts-node $(TS_MODULES)
 	rm -rf $(TS_DIR)/dist
 	$(TS_BIN)/tsc -p $(TS_DIR)
 
@@ -42,16 +45,16 @@ test-ts: $(STAMP) build-ts
 endif
 
 ## Type-check (tsc --noEmit, strict) and format-check (prettier) the TypeScript client.
-lint-ts: $(TS_MODULES)
+lint-ts: ts-node $(TS_MODULES)
 	$(TS_BIN)/tsc --noEmit -p $(TS_DIR)
 	cd $(TS_DIR) && node_modules/.bin/prettier --check --log-level warn . && echo "prettier: formatted"
 
 ## Regenerate the TypeScript stubs (clients/typescript/src/gen) from protos/ and google/rpc.
-protos-ts: $(STAMP) $(TS_MODULES)
+protos-ts: ts-node $(STAMP) $(TS_MODULES)
 	$(BIN)/buf generate --template $(TS_DIR)/buf.gen.yaml
 
 ## Fail when the committed TypeScript stubs differ from what the protos generate.
-check-ts-stubs: $(STAMP) $(TS_MODULES)
+check-ts-stubs: ts-node $(STAMP) $(TS_MODULES)
 	@tmp=$$(mktemp -d) && $(BIN)/buf generate --template $(TS_DIR)/buf.gen.yaml -o $$tmp && \
 	  if diff -r -q $$tmp/$(TS_DIR)/src/gen $(TS_DIR)/src/gen; then \
 	    echo "TypeScript stubs are up to date"; rm -rf $$tmp; \
