@@ -39,9 +39,13 @@ logger = logging.getLogger("modelruntime.rpc")
 T = TypeVar("T")
 M = TypeVar("M", bound=AIModel)
 
-# How long before the caller's deadline we give up on the upstream, so the caller gets our
-# INVOKE_TIMEOUT status (with details) instead of the bare DEADLINE_EXCEEDED of its own timer.
-_DEADLINE_MARGIN_SECONDS = 0.02
+
+def _deadline_margin(remaining: float) -> float:
+    """How long before the caller's deadline we give up on the upstream, so the caller gets our
+    INVOKE_TIMEOUT status (with details) rather than the bare DEADLINE_EXCEEDED of its own timer.
+    A fifth of the time left, between 20 ms and 250 ms: enough to cross a loaded event loop and
+    the network, little enough not to cut a long call short."""
+    return min(max(remaining * 0.2, 0.02), 0.25)
 
 
 class _RpcScope:
@@ -340,7 +344,7 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         deadline_at = (
             None
             if remaining is None
-            else asyncio.get_running_loop().time() + remaining - _DEADLINE_MARGIN_SECONDS
+            else asyncio.get_running_loop().time() + remaining - _deadline_margin(remaining)
         )
         try:
             with _deadline(context):
@@ -409,7 +413,7 @@ async def _upstream_timeout(context: grpc.aio.ServicerContext) -> AsyncIterator[
     if remaining is None:
         yield
         return
-    timeout = asyncio.timeout(max(0.0, remaining - _DEADLINE_MARGIN_SECONDS))
+    timeout = asyncio.timeout(max(0.0, remaining - _deadline_margin(remaining)))
     try:
         async with timeout:
             yield
