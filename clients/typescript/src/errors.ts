@@ -32,7 +32,7 @@
 // is classified by its gRPC code, as the contract asks; its `reason` is "".
 
 import { anyPack, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, decodeBinaryHeader } from "@connectrpc/connect";
 
 import {
@@ -339,7 +339,7 @@ function richStatus(error: ConnectError): Status | undefined {
   return status;
 }
 
-function unpack<T extends Parameters<typeof anyUnpack>[1]>(any: Any, schema: T) {
+function unpack<Desc extends DescMessage>(any: Any, schema: Desc): MessageShape<Desc> | undefined {
   try {
     return anyUnpack(any, schema);
   } catch {
@@ -364,8 +364,11 @@ export function fromConnectError(error: unknown): ModelRuntimeError {
   let retryAfterMs: number | undefined;
   const fieldViolations: FieldViolation[] = [];
   for (const detail of status?.details ?? []) {
-    if (errorInfo === undefined && (errorInfo = unpack(detail, ErrorInfoSchema)) !== undefined)
+    const info = unpack(detail, ErrorInfoSchema);
+    if (info !== undefined) {
+      errorInfo ??= info; // the first one counts
       continue;
+    }
     const retryInfo = unpack(detail, RetryInfoSchema);
     if (retryInfo !== undefined) {
       const delay = retryInfo.retryDelay;
