@@ -344,11 +344,9 @@ describe("ModelRuntimeClient against the real server", () => {
       );
       const elapsed = Date.now() - started;
       assert.equal(error.code, "DEADLINE_EXCEEDED");
-      assert.ok(
-        received.length >= 1 && received.length < 40,
-        `${received.length} chunks before the deadline`,
-      );
-      assert.ok(elapsed >= 400 && elapsed < 2_000, `failed after ${elapsed} ms`);
+      assert.ok(received.length < 40, `${received.length} chunks before the deadline`);
+      // The server answers a little before the deadline (its margin), the client's timer at it.
+      assert.ok(elapsed >= 300 && elapsed < 2_000, `failed after ${elapsed} ms`);
     });
 
     it("ends a unary call that outlives its deadline with InvokeTimeoutError", TEST, async () => {
