@@ -94,4 +94,5 @@ release-contract: $(STAMP)
 	$(BIN)/buf build -o $(RELEASED_CONTRACT)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache \
+	  clients/typescript/node_modules clients/typescript/dist clients/go/.tools
