@@ -56,7 +56,6 @@ _ROLE_FROM_PB = {
     llm_pb2.PROMPT_MESSAGE_ROLE_TOOL: e.PromptMessageRole.TOOL,
     llm_pb2.PROMPT_MESSAGE_ROLE_DEVELOPER: e.PromptMessageRole.DEVELOPER,
 }
-_ROLE_TO_PB = {v: k for k, v in _ROLE_FROM_PB.items()}
 _INPUT_TYPE_FROM_PB = {
     service_pb2.EMBEDDING_INPUT_TYPE_UNSPECIFIED: e.EmbeddingInputType.DOCUMENT,
     service_pb2.EMBEDDING_INPUT_TYPE_DOCUMENT: e.EmbeddingInputType.DOCUMENT,
@@ -237,12 +236,6 @@ def _whole_numbers_as_int(value: Any) -> Any:
     if isinstance(value, list):
         return [_whole_numbers_as_int(v) for v in value]
     return value
-
-
-def _dict_to_struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(value)
-    return struct
 
 
 # ---- results -----------------------------------------------------------------------------------
@@ -504,7 +497,3 @@ def provider_to_pb(provider: e.ProviderEntity) -> schema_pb2.ProviderEntity:
         if mcs
         else None,
     )
-
-
-def model_type_to_pb(model_type: e.ModelType) -> int:
-    return _MODEL_TYPE_TO_PB[model_type]

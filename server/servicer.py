@@ -314,8 +314,8 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         failure: errors.ModelRuntimeError | None = None
         try:
             with _deadline(context):
-                async with _upstream_timeout(context):
-                    return await run()
+                remaining = context.time_remaining()
+                return await _before_give_up(run(), _give_up_at(remaining), remaining)
         except errors.ModelRuntimeError as exc:
             failure = exc
         except Exception as exc:  # a bug: report it as one, without its text (it may hold secrets)
@@ -341,17 +341,15 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         scope = _RpcScope(method, request)
         failure: errors.ModelRuntimeError | None = None
         remaining = context.time_remaining()
-        deadline_at = (
-            None
-            if remaining is None
-            else asyncio.get_running_loop().time() + remaining - _deadline_margin(remaining)
-        )
+        give_up_at = _give_up_at(remaining)
         try:
             with _deadline(context):
                 messages = start()
                 async with contextlib.aclosing(messages):  # type: ignore[type-var]
                     while True:
-                        message = await _next_before(messages, deadline_at, remaining)
+                        message = await _before_give_up(
+                            anext(messages, _END), give_up_at, remaining
+                        )
                         if message is _END:
                             break
                         scope.chunks += 1
@@ -372,23 +370,30 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
 _END = object()
 
 
-async def _next_before(
-    messages: AsyncIterator[T], deadline_at: float | None, remaining: float | None
-) -> T | object:
-    """The next message, or _END; INVOKE_TIMEOUT if the upstream is still silent at the
-    deadline (the margin lets our status, with its details, beat the caller's own timer)."""
-    if deadline_at is None:
-        return await anext(messages, _END)
-    timeout = asyncio.timeout_at(deadline_at)
+async def _before_give_up(
+    awaitable: Awaitable[T], give_up_at: float | None, remaining: float | None
+) -> T:
+    """`awaitable`'s result, or INVOKE_TIMEOUT once the loop's clock passes `give_up_at` (the
+    caller's deadline less a margin, so our status, with its details, beats the caller's own
+    timer). A TimeoutError the provider raised itself passes through unchanged."""
+    if give_up_at is None:
+        return await awaitable
+    timeout = asyncio.timeout_at(give_up_at)
     try:
         async with timeout:
-            return await anext(messages, _END)
+            return await awaitable
     except TimeoutError:
         if not timeout.expired():
             raise
         raise errors.InvokeTimeoutError(
             f"the upstream did not finish within the caller's deadline ({remaining:.3f}s)"
         ) from None
+
+
+def _give_up_at(remaining: float | None) -> float | None:
+    if remaining is None:
+        return None
+    return asyncio.get_running_loop().time() + remaining - _deadline_margin(remaining)
 
 
 async def _one_chunk_per_message(chunks: AsyncIterator[Any]) -> AsyncIterator[pb.StreamLLMResponse]:
@@ -405,24 +410,6 @@ def _deadline(context: grpc.aio.ServicerContext) -> Any:
         yield
     finally:
         current_deadline.reset(token)
-
-
-@contextlib.asynccontextmanager
-async def _upstream_timeout(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-    remaining = context.time_remaining()
-    if remaining is None:
-        yield
-        return
-    timeout = asyncio.timeout(max(0.0, remaining - _deadline_margin(remaining)))
-    try:
-        async with timeout:
-            yield
-    except TimeoutError:
-        if not timeout.expired():
-            raise  # a TimeoutError of the provider's own, not our deadline
-        raise errors.InvokeTimeoutError(
-            f"the upstream did not finish within the caller's deadline ({remaining:.3f}s)"
-        ) from None
 
 
 def _internal(exc: Exception, scope: _RpcScope) -> errors.InternalError:
