@@ -74,7 +74,7 @@ class TextEmbeddingModel(AIModel):
             result.usage.total_tokens += part.usage.total_tokens
         result.model = result.model or model
         if not result.usage.tokens:
-            result.usage.tokens = sum(await self.count_tokens(model, checked, texts))
+            result.usage.tokens = sum(await self._counts(model, checked, texts))
         price_embedding_usage(result.usage, schema.pricing)
         result.usage.latency = time.perf_counter() - started
         return result
@@ -83,6 +83,9 @@ class TextEmbeddingModel(AIModel):
         self, model: str, credentials: Mapping[str, str], texts: list[str]
     ) -> list[int]:
         _, checked, _ = await self.prepare(model, credentials, None)
+        return await self._counts(model, checked, texts)
+
+    async def _counts(self, model: str, checked: Credentials, texts: list[str]) -> list[int]:
         counts = await self.call_impl(model, checked, self.get_num_tokens, model, checked, texts)
         # The seed's signature returned one total; accept it for a single text.
         return [int(counts)] if isinstance(counts, int) else [int(c) for c in counts]
