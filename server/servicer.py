@@ -313,9 +313,9 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         scope = _RpcScope(method, request)
         failure: errors.ModelRuntimeError | None = None
         try:
-            with _deadline(context):
-                remaining = context.time_remaining()
-                return await _before_give_up(run(), _give_up_at(remaining), remaining)
+            _bind_deadline(context)
+            remaining = context.time_remaining()
+            return await _before_give_up(run(), _give_up_at(remaining), remaining)
         except errors.ModelRuntimeError as exc:
             failure = exc
         except Exception as exc:  # a bug: report it as one, without its text (it may hold secrets)
@@ -343,22 +343,23 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         remaining = context.time_remaining()
         give_up_at = _give_up_at(remaining)
         try:
-            with _deadline(context):
-                messages = start()
-                async with contextlib.aclosing(messages):  # type: ignore[type-var]
-                    while True:
-                        message = await _before_give_up(
-                            anext(messages, _END), give_up_at, remaining
-                        )
-                        if message is _END:
-                            break
-                        scope.chunks += 1
-                        yield message  # type: ignore[misc]
+            _bind_deadline(context)
+            messages = start()
+            async with contextlib.aclosing(messages):  # type: ignore[type-var]
+                while True:
+                    message = await _before_give_up(anext(messages, _END), give_up_at, remaining)
+                    if message is _END:
+                        break
+                    scope.chunks += 1
+                    yield message  # type: ignore[misc]
         except errors.ModelRuntimeError as exc:
             failure = exc
         except Exception as exc:
             failure = _internal(exc, scope)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
+            # CancelledError when the caller cancels while we wait for the upstream;
+            # GeneratorExit when it cancels while gRPC is writing our last message: gRPC then
+            # drops this generator and asyncio closes it later, from another task.
             scope.cancelled = True
             raise
         finally:
@@ -402,14 +403,12 @@ async def _one_chunk_per_message(chunks: AsyncIterator[Any]) -> AsyncIterator[pb
             yield pb.StreamLLMResponse(chunks=[convert.chunk_to_pb(chunk)])
 
 
-@contextlib.contextmanager
-def _deadline(context: grpc.aio.ServicerContext) -> Any:
+def _bind_deadline(context: grpc.aio.ServicerContext) -> None:
+    """Tells providers (`providers.sdk.deadline`) when the caller gives up. Never reset: gRPC
+    runs every RPC in its own task, so the value dies with the RPC's context, and a stream's
+    generator may be closed from another task, where a reset would fail."""
     remaining = context.time_remaining()
-    token = current_deadline.set(None if remaining is None else time.monotonic() + remaining)
-    try:
-        yield
-    finally:
-        current_deadline.reset(token)
+    current_deadline.set(None if remaining is None else time.monotonic() + remaining)
 
 
 def _internal(exc: Exception, scope: _RpcScope) -> errors.InternalError:

@@ -20,7 +20,7 @@ from providers_for_tests import events
 
 from modelruntime import client as mr
 
-from ._support import CALL_TIMEOUT, PROBE_CREDS, SEED_CREDS, assert_error, unique_tag
+from ._support import CALL_TIMEOUT, CREDS, PROBE_CREDS, SEED_CREDS, assert_error, unique_tag
 
 STOP_BOUND = 0.1
 WAIT_FOR_STOP = 2.0
@@ -330,3 +330,38 @@ def test_server_keeps_serving_after_cancellations(client: mr.ModelRuntimeClient)
     result = client.invoke_llm("seed_style", "sync-echo", SEED_CREDS, "hi", {"words": 2})
 
     assert result.message.content == "w0 w1 "
+
+
+# ---- the server's own record of a cancellation ---------------------------------------------
+
+RACE_ROUNDS = 30
+
+
+def test_a_cancel_that_lands_while_grpc_writes_is_logged_as_cancelled_never_as_a_bug(
+    client: mr.ModelRuntimeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # With chunks coming as fast as the provider can make them, the cancellation mostly lands
+    # while gRPC is writing a message rather than while we wait for the provider: gRPC then
+    # drops our generator and asyncio closes it later from another task. That path once ended
+    # as InternalError (a context-variable reset in the wrong context).
+    caplog.set_level("INFO", logger="modelruntime.rpc")
+    reply = " ".join(f"w{i}" for i in range(20_000))
+    for _ in range(RACE_ROUNDS):
+        with client.stream_llm(
+            "fake", "fake-chat", CREDS, "hi", model_parameters={"reply": reply}
+        ) as stream:
+            next(stream)
+            next(stream)
+
+    def outcomes() -> list[str]:
+        return [
+            r.getMessage().split("outcome=")[1].split()[0]
+            for r in caplog.records
+            if r.name == "modelruntime.rpc" and r.getMessage().startswith("StreamLLM ")
+        ]
+
+    deadline = time.monotonic() + WAIT_FOR_STOP
+    while len(outcomes()) < RACE_ROUNDS and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert outcomes() == ["Cancelled"] * RACE_ROUNDS
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -377,7 +377,10 @@ describe("ModelRuntimeClient against the real server", () => {
           /StreamLLM provider=fake model=fake-chat outcome=Cancelled chunks=\d+ /,
           since,
         );
-        assert.ok(line, "the server logged the stream as cancelled");
+        assert.ok(
+          line,
+          `the server logged the stream as cancelled; its log:\n${server.logSince(since)}`,
+        );
         assertSentBeforeCancel(line.text, 2);
         assert.ok(
           line.at - brokeAt < 1_000,
@@ -408,7 +411,10 @@ describe("ModelRuntimeClient against the real server", () => {
           /StreamLLM provider=fake model=fake-chat outcome=Cancelled chunks=\d+ /,
           since,
         );
-        assert.ok(line, "the server logged the stream as cancelled");
+        assert.ok(
+          line,
+          `the server logged the stream as cancelled; its log:\n${server.logSince(since)}`,
+        );
         assertSentBeforeCancel(line.text, 3);
       },
     );

@@ -104,6 +104,14 @@ export class TestServer {
     }
   }
 
+  /** The log lines after `since`, for a failure's message. */
+  logSince(since: number): string {
+    return this.log
+      .filter((l) => l.at >= since)
+      .map((l) => l.text)
+      .join("\n");
+  }
+
   /** SIGTERM, then the exit code (SIGKILL after STOP_TIMEOUT_MS). */
   async stop(): Promise<number | null> {
     const child = this.#process;
