@@ -4,7 +4,8 @@
     ├── InvokeError                     the upstream failed (raised by providers)
     │   ├── InvokeConnectionError           could not reach it / connection broke
     │   ├── InvokeServerUnavailableError    5xx, overloaded, loading (may carry retry_after)
-    │   ├── InvokeRateLimitError            429, quota (may carry retry_after)
+    │   ├── InvokeRateLimitError            429 (may carry retry_after)
+    │   │   └── InvokeQuotaExceededError        429 for a spent quota or budget: not retryable
     │   ├── InvokeAuthorizationError        the upstream refused the credentials
     │   ├── InvokeBadRequestError           the upstream refused the request
     │   └── InvokeTimeoutError              the caller's deadline ran out upstream
@@ -86,6 +87,13 @@ class InvokeServerUnavailableError(InvokeError):
 
 class InvokeRateLimitError(InvokeError):
     default_description = "Rate limit reached"
+
+
+class InvokeQuotaExceededError(InvokeRateLimitError):
+    """The credentials' quota, credit or spend limit is used up: waiting will not help, only a
+    bigger budget or other credentials will. Never carries a retry delay."""
+
+    default_description = "The credentials' quota is exhausted; retrying will not help"
 
 
 class InvokeAuthorizationError(InvokeError):

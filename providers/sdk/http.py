@@ -1,0 +1,274 @@
+"""Talking to upstream HTTP APIs, the same way for every provider.
+
+- One pooled `httpx.AsyncClient` per upstream base URL (and event loop), kept for the life of
+  the process, so every call reuses warm keep-alive connections.
+- Every request's timeout is bounded by the caller's deadline (`providers.sdk.deadline`).
+- Transport failures and error statuses become the runtime's `InvokeError`s with messages a
+  user can act on; `Retry-After` and `retry-after-ms` become `retry_after`.
+- Server-sent events are read with httpx-sse, which accepts `\\n`, `\\r\\n` and `\\r` line
+  endings and skips `:` comments (keep-alives).
+
+Each provider knows its own error body; it passes a `check` callback that reads the body and
+raises `error_for_status(...)` with the vendor's message (see `read_error_body`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent, SSEError
+
+from providers.sdk.deadline import remaining
+from providers.sdk.errors import (
+    InvokeAuthorizationError,
+    InvokeBadRequestError,
+    InvokeConnectionError,
+    InvokeError,
+    InvokeQuotaExceededError,
+    InvokeRateLimitError,
+    InvokeServerUnavailableError,
+    InvokeTimeoutError,
+)
+
+__all__ = [
+    "ErrorCheck",
+    "ServerSentEvent",
+    "client_for",
+    "close_clients",
+    "error_for_status",
+    "open_stream",
+    "read_error_body",
+    "request",
+    "request_json",
+    "retry_after",
+    "sse_events",
+    "stream_cut",
+    "timeout",
+    "upstream_errors",
+]
+
+# Without a caller deadline: connect quickly or report the upstream unreachable; a reasoning
+# model may think for minutes before its first byte, so reads may wait long.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=10.0)
+# No cap on connections: the server bounds concurrent calls, and a cap here would queue long
+# streams behind each other. Idle connections are kept to reuse TLS sessions.
+LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=512, keepalive_expiry=60.0)
+# The longest error body text we quote back to the caller.
+MAX_QUOTED_BODY = 300
+
+# Raises the InvokeError that a non-2xx response means; never returns normally for one.
+ErrorCheck = Callable[[httpx.Response], Awaitable[None]]
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def client_for(base_url: str) -> httpx.AsyncClient:
+    """The pooled client for `base_url` on the running event loop (an httpx client belongs to
+    the loop it first ran on)."""
+    loop = asyncio.get_running_loop()
+    per_loop = _clients.get(loop)
+    if per_loop is None:
+        per_loop = _clients[loop] = {}
+    key = base_url.rstrip("/")
+    client = per_loop.get(key)
+    if client is None or client.is_closed:
+        client = per_loop[key] = httpx.AsyncClient(
+            base_url=key,
+            limits=LIMITS,
+            timeout=DEFAULT_TIMEOUT,
+            # A redirect would send the credentials' headers to an address nobody configured.
+            follow_redirects=False,
+            # Proxies and netrc from the environment would route provider keys unseen.
+            trust_env=False,
+        )
+    return client
+
+
+async def close_clients() -> None:
+    """Closes the running loop's pooled clients (at server shutdown)."""
+    per_loop = _clients.pop(asyncio.get_running_loop(), {})
+    await asyncio.gather(*(client.aclose() for client in per_loop.values()))
+
+
+def timeout() -> httpx.Timeout:
+    """The timeout for one upstream request: the defaults, shortened to the caller's deadline."""
+    left = remaining()
+    if left is None:
+        return DEFAULT_TIMEOUT
+    left = max(left, 0.001)
+    return httpx.Timeout(connect=min(left, 10.0), read=left, write=left, pool=left)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the upstream asked us to wait: `retry-after-ms` first, then `retry-after` as
+    seconds or an HTTP date. None when absent, unreadable or not positive."""
+    value: float | None = None
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            value = float(ms) / 1000
+        except ValueError:
+            value = None
+    if value is None and (after := headers.get("retry-after")) is not None:
+        try:
+            value = float(after)
+        except ValueError:
+            try:
+                value = parsedate_to_datetime(after).timestamp() - time.time()
+            except (TypeError, ValueError):
+                value = None
+    return value if value is not None and value > 0 else None
+
+
+def error_for_status(
+    status: int, message: str, headers: Mapping[str, str], *, quota: bool = False
+) -> InvokeError:
+    """The InvokeError an upstream's HTTP status means. `quota` marks a 429 (or 402) that says
+    the credentials' quota or spend limit is used up, which waiting does not cure."""
+    text = f"the upstream answered HTTP {status}: {message}" if message else f"HTTP {status}"
+    if quota or status == 402:
+        return InvokeQuotaExceededError(text)
+    if status == 429:
+        return InvokeRateLimitError(text, retry_after=retry_after(headers))
+    if status in (401, 403):
+        return InvokeAuthorizationError(text)
+    if status in (408, 409) or status >= 500:
+        return InvokeServerUnavailableError(text, retry_after=retry_after(headers))
+    if 300 <= status < 400:
+        location = headers.get("location", "")
+        return InvokeBadRequestError(
+            f"the upstream redirected (HTTP {status}) to {location or 'another address'}; "
+            "configure the final address as the base URL"
+        )
+    return InvokeBadRequestError(text)
+
+
+async def read_error_body(response: httpx.Response) -> tuple[Any, str]:
+    """An error response's JSON body (None when it is not JSON) and its text, shortened, for
+    quoting when the vendor's message cannot be found."""
+    try:
+        raw = await response.aread()
+    except httpx.HTTPError:
+        raw = b""
+    text = raw.decode("utf-8", "replace").strip()
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    if len(text) > MAX_QUOTED_BODY:
+        text = text[:MAX_QUOTED_BODY] + "..."
+    return body, text
+
+
+def stream_cut(marker: str) -> InvokeConnectionError:
+    """The error for a stream that ended before its end marker: an incomplete answer must never
+    pass for a short one."""
+    return InvokeConnectionError(
+        f"the upstream closed the stream before its end ({marker}); the answer is incomplete"
+    )
+
+
+@contextmanager
+def upstream_errors() -> Iterator[None]:
+    """Turns httpx's transport exceptions (and unreadable JSON) into InvokeErrors."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        _raise_timeout(exc)
+    except httpx.ConnectError as exc:
+        if _is_tls_failure(exc):
+            raise InvokeConnectionError(
+                f"the TLS handshake with the upstream failed: {exc}"
+            ) from exc
+        raise InvokeConnectionError(f"could not connect to the upstream: {exc}") from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise InvokeConnectionError(
+            f"the connection to the upstream broke: {exc or type(exc).__name__}"
+        ) from exc
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise InvokeBadRequestError(f"the upstream URL is not usable: {exc}") from exc
+    except httpx.DecodingError as exc:
+        raise InvokeServerUnavailableError(
+            f"the upstream's body could not be decoded: {exc}"
+        ) from exc
+    except SSEError as exc:
+        raise InvokeServerUnavailableError(
+            f"the upstream did not answer with an event stream: {exc}"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise InvokeServerUnavailableError(
+            f"the upstream answered with malformed JSON ({exc.msg} at position {exc.pos})"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise InvokeConnectionError(f"talking to the upstream failed: {exc}") from exc
+
+
+def _raise_timeout(exc: httpx.TimeoutException) -> None:
+    if isinstance(exc, httpx.ConnectTimeout):
+        raise InvokeConnectionError("could not connect to the upstream in time") from exc
+    if isinstance(exc, httpx.PoolTimeout):
+        raise InvokeServerUnavailableError(
+            "no connection to the upstream was free in time"
+        ) from exc
+    raise InvokeTimeoutError("the upstream did not answer in time") from exc
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "SSL" in str(seen) or "certificate" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def request(
+    client: httpx.AsyncClient, method: str, url: str, *, check: ErrorCheck, **kwargs: Any
+) -> httpx.Response:
+    """A complete (non-streamed) request; `check` raises for a non-2xx answer."""
+    with upstream_errors():
+        response = await client.request(method, url, timeout=timeout(), **kwargs)
+        if not response.is_success:
+            await check(response)
+            raise error_for_status(response.status_code, "", response.headers)
+        return response
+
+
+async def request_json(
+    client: httpx.AsyncClient, method: str, url: str, *, check: ErrorCheck, **kwargs: Any
+) -> Any:
+    """`request`, then the body parsed as JSON (malformed JSON is an upstream fault)."""
+    response = await request(client, method, url, check=check, **kwargs)
+    with upstream_errors():
+        return json.loads(response.content)
+
+
+@asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient, method: str, url: str, *, check: ErrorCheck, **kwargs: Any
+) -> AsyncIterator[httpx.Response]:
+    """A streamed request whose status has been checked. Leaving the block early (a cancelled
+    call) closes the response, and with it the upstream connection, at once."""
+    with upstream_errors():
+        async with client.stream(method, url, timeout=timeout(), **kwargs) as response:
+            if not response.is_success:
+                await check(response)
+                raise error_for_status(response.status_code, "", response.headers)
+            yield response
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+    """The events of an SSE response, comments (keep-alives) skipped."""
+    with upstream_errors():
+        async for event in EventSource(response).aiter_sse():
+            yield event
