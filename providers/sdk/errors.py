@@ -18,6 +18,7 @@
     │   ├── InvalidParameterError           model_parameters vs. parameter rules
     │   ├── InvalidCredentialsError         credentials vs. the credential form
     │   └── InvalidRequestError             anything else malformed
+    ├── UpstreamAddressForbiddenError   the outbound allow-list refuses the upstream's address
     └── InternalError                   a bug in the runtime or a provider
 
 The names of the first six are the seed's, so a provider written for Dify raises the same ones.
@@ -158,6 +159,13 @@ class InvalidCredentialsError(ValidationError):
 
 class InvalidRequestError(ValidationError):
     default_description = "Invalid request"
+
+
+class UpstreamAddressForbiddenError(ModelRuntimeError):
+    """An upstream URL (often one a caller supplied, such as a customizable model's
+    `server_url`) resolves to an address the outbound allow-list forbids; nothing was sent."""
+
+    default_description = "The upstream address is not allowed by the outbound allow-list"
 
 
 class InternalError(ModelRuntimeError):
