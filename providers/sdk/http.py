@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpcore
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 
@@ -38,6 +39,7 @@ from providers.sdk.errors import (
     InvokeServerUnavailableError,
     InvokeTimeoutError,
 )
+from providers.sdk.outbound import GuardedNetworkBackend, OutboundPolicy, current_policy
 
 __all__ = [
     "ErrorCheck",
@@ -68,9 +70,10 @@ MAX_QUOTED_BODY = 300
 # Raises the InvokeError that a non-2xx response means; never returns normally for one.
 ErrorCheck = Callable[[httpx.Response], Awaitable[None]]
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
+_ClientKey = tuple[str, OutboundPolicy | None]
+_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[_ClientKey, httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
 
 
 def client_for(base_url: str) -> httpx.AsyncClient:
@@ -80,11 +83,14 @@ def client_for(base_url: str) -> httpx.AsyncClient:
     per_loop = _clients.get(loop)
     if per_loop is None:
         per_loop = _clients[loop] = {}
-    key = base_url.rstrip("/")
+    base = base_url.rstrip("/")
+    policy = current_policy()
+    key = (base, policy)
     client = per_loop.get(key)
     if client is None or client.is_closed:
         client = per_loop[key] = httpx.AsyncClient(
-            base_url=key,
+            base_url=base,
+            transport=None if policy is None else _guarded_transport(policy),
             limits=LIMITS,
             timeout=DEFAULT_TIMEOUT,
             # A redirect would send the credentials' headers to an address nobody configured.
@@ -93,6 +99,20 @@ def client_for(base_url: str) -> httpx.AsyncClient:
             trust_env=False,
         )
     return client
+
+
+def _guarded_transport(policy: OutboundPolicy) -> httpx.AsyncHTTPTransport:
+    """httpx's transport with every connection checked against the outbound allow-list."""
+    transport = httpx.AsyncHTTPTransport(limits=LIMITS, trust_env=False)
+    # httpx takes no network backend; its pool is rebuilt with the same settings and ours.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=LIMITS.max_connections,
+        max_keepalive_connections=LIMITS.max_keepalive_connections,
+        keepalive_expiry=LIMITS.keepalive_expiry,
+        network_backend=GuardedNetworkBackend(policy),
+    )
+    return transport
 
 
 async def close_clients() -> None:
