@@ -21,6 +21,7 @@ from modelruntime.v1 import model_runtime_service_pb2 as pb
 from modelruntime.v1 import model_runtime_service_pb2_grpc as pb_grpc
 from providers.sdk import ProviderRegistry
 from providers.sdk.concurrency import configure_executor
+from providers.sdk.outbound import configure_outbound
 from server.config import ServerConfig
 from server.servicer import ModelRuntimeServicer
 
@@ -59,6 +60,7 @@ async def start_server(
 ) -> RunningServer:
     """Starts serving on `config.address` (port 0 picks a free port) and reports SERVING."""
     configure_executor(config.sync_workers)
+    configure_outbound(config.outbound.policy())
     registry = registry or load_registry(config)
     server = grpc.aio.server(
         options=[

@@ -18,11 +18,37 @@ from typing import Any
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from providers.sdk.outbound import OutboundPolicy
 
 
 class ConfigError(Exception):
     """The configuration file or an environment variable is wrong; the message says which."""
+
+
+class OutboundConfig(BaseModel):
+    """Which upstream addresses providers may connect to. Empty (the default): any address;
+    otherwise a connection needs an allowed port and an allowed host name or network."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Exact names or `*.suffix` wildcards, trusted whatever they resolve to.
+    allow_hosts: list[str] = Field(default_factory=list)
+    # Networks that the resolved address of any other name (or an IP literal) must lie in.
+    allow_cidrs: list[str] = Field(default_factory=list)
+    # Empty: any port.
+    allow_ports: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _parses(self) -> OutboundConfig:
+        self.policy()  # a malformed CIDR fails at load time, naming the value
+        return self
+
+    def policy(self) -> OutboundPolicy | None:
+        if not (self.allow_hosts or self.allow_cidrs or self.allow_ports):
+            return None
+        return OutboundPolicy.parse(self.allow_hosts, self.allow_cidrs, self.allow_ports)
 
 
 class ServerConfig(BaseModel):
@@ -38,6 +64,7 @@ class ServerConfig(BaseModel):
     max_receive_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_send_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
+    outbound: OutboundConfig = Field(default_factory=OutboundConfig)
 
 
 _ENV: dict[str, str] = {
