@@ -121,13 +121,21 @@ async def close_clients() -> None:
     await asyncio.gather(*(client.aclose() for client in per_loop.values()))
 
 
-def timeout() -> httpx.Timeout:
-    """The timeout for one upstream request: the defaults, shortened to the caller's deadline."""
+def timeout(read_limit: float | None = None) -> httpx.Timeout:
+    """The timeout for one upstream request: the defaults, shortened to the caller's deadline.
+    `read_limit` (a provider's own setting, such as a credential's invoke timeout) further caps
+    how long one read may wait for the upstream's next bytes."""
     left = remaining()
-    if left is None:
+    if left is None and read_limit is None:
         return DEFAULT_TIMEOUT
-    left = max(left, 0.001)
-    return httpx.Timeout(connect=min(left, 10.0), read=left, write=left, pool=left)
+    connect, read = DEFAULT_TIMEOUT.connect, DEFAULT_TIMEOUT.read
+    write, pool = DEFAULT_TIMEOUT.write, DEFAULT_TIMEOUT.pool
+    if left is not None:
+        left = max(left, 0.001)
+        connect, read, write, pool = min(left, 10.0), left, left, left
+    if read_limit is not None:
+        read = read_limit if read is None else min(read, read_limit)
+    return httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -253,11 +261,18 @@ def _is_tls_failure(exc: BaseException) -> bool:
 
 
 async def request(
-    client: httpx.AsyncClient, method: str, url: str, *, check: ErrorCheck, **kwargs: Any
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    check: ErrorCheck,
+    read_timeout: float | None = None,
+    **kwargs: Any,
 ) -> httpx.Response:
-    """A complete (non-streamed) request; `check` raises for a non-2xx answer."""
+    """A complete (non-streamed) request; `check` raises for a non-2xx answer. `read_timeout`
+    caps each read's wait below the caller's deadline (see `timeout`)."""
     with upstream_errors():
-        response = await client.request(method, url, timeout=timeout(), **kwargs)
+        response = await client.request(method, url, timeout=timeout(read_timeout), **kwargs)
         if not response.is_success:
             await check(response)
             raise error_for_status(response.status_code, "", response.headers)
@@ -275,12 +290,19 @@ async def request_json(
 
 @asynccontextmanager
 async def open_stream(
-    client: httpx.AsyncClient, method: str, url: str, *, check: ErrorCheck, **kwargs: Any
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    check: ErrorCheck,
+    read_timeout: float | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[httpx.Response]:
     """A streamed request whose status has been checked. Leaving the block early (a cancelled
-    call) closes the response, and with it the upstream connection, at once."""
+    call) closes the response, and with it the upstream connection, at once. `read_timeout`
+    caps the wait for each piece of the body below the caller's deadline (see `timeout`)."""
     with upstream_errors():
-        async with client.stream(method, url, timeout=timeout(), **kwargs) as response:
+        async with client.stream(method, url, timeout=timeout(read_timeout), **kwargs) as response:
             if not response.is_success:
                 await check(response)
                 raise error_for_status(response.status_code, "", response.headers)
