@@ -34,6 +34,10 @@ _STATUS_BY_ERROR: dict[
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         error_reason_pb2.ERROR_REASON_INVOKE_RATE_LIMIT,
     ),
+    errors.InvokeQuotaExceededError: (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        error_reason_pb2.ERROR_REASON_INVOKE_QUOTA_EXCEEDED,
+    ),
     errors.InvokeAuthorizationError: (
         grpc.StatusCode.PERMISSION_DENIED,
         error_reason_pb2.ERROR_REASON_INVOKE_AUTHORIZATION,
@@ -74,6 +78,34 @@ _STATUS_BY_ERROR: dict[
         grpc.StatusCode.INVALID_ARGUMENT,
         error_reason_pb2.ERROR_REASON_INVALID_REQUEST,
     ),
+    errors.LimitExceededError: (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        error_reason_pb2.ERROR_REASON_LIMIT_EXCEEDED,
+    ),
+    errors.CredentialSetNotFoundError: (
+        grpc.StatusCode.NOT_FOUND,
+        error_reason_pb2.ERROR_REASON_CREDENTIAL_SET_NOT_FOUND,
+    ),
+    errors.UpstreamAddressForbiddenError: (
+        grpc.StatusCode.PERMISSION_DENIED,
+        error_reason_pb2.ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN,
+    ),
+    errors.UnauthenticatedError: (
+        grpc.StatusCode.UNAUTHENTICATED,
+        error_reason_pb2.ERROR_REASON_UNAUTHENTICATED,
+    ),
+    errors.PermissionDeniedError: (
+        grpc.StatusCode.PERMISSION_DENIED,
+        error_reason_pb2.ERROR_REASON_PERMISSION_DENIED,
+    ),
+    errors.OverloadedError: (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        error_reason_pb2.ERROR_REASON_OVERLOADED,
+    ),
+    errors.ShuttingDownError: (
+        grpc.StatusCode.UNAVAILABLE,
+        error_reason_pb2.ERROR_REASON_SHUTTING_DOWN,
+    ),
     errors.ModelRuntimeError: (grpc.StatusCode.INTERNAL, error_reason_pb2.ERROR_REASON_INTERNAL),
 }
 
@@ -86,6 +118,7 @@ def status_for(exc: errors.ModelRuntimeError) -> grpc.Status:
     metadata = {
         key: value for key, value in (("provider", exc.provider), ("model", exc.model)) if value
     }
+    metadata.update(_reason_metadata(exc))
     details = [
         error_details_pb2.ErrorInfo(
             reason=error_reason_pb2.ErrorReason.Name(reason).removeprefix(_PREFIX),
@@ -94,7 +127,12 @@ def status_for(exc: errors.ModelRuntimeError) -> grpc.Status:
         )
     ]
     retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None and retry_after > 0:
+    # A spent quota is not cured by waiting, whatever the upstream's Retry-After said.
+    if (
+        retry_after is not None
+        and retry_after > 0
+        and not isinstance(exc, errors.InvokeQuotaExceededError)
+    ):
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(retry_after * 1e9))
         details.append(error_details_pb2.RetryInfo(retry_delay=delay))
@@ -118,3 +156,12 @@ def status_for(exc: errors.ModelRuntimeError) -> grpc.Status:
         code=getattr(code_pb2, code.name), message=exc.description, details=packed
     )
     return rpc_status.to_status(status)
+
+
+def _reason_metadata(exc: errors.ModelRuntimeError) -> dict[str, str]:
+    """The ErrorInfo metadata some reasons add to `provider` and `model` (see the proto)."""
+    if isinstance(exc, errors.LimitExceededError):
+        return {"limit": exc.limit, "limit_value": str(exc.limit_value)}
+    if isinstance(exc, errors.CredentialSetNotFoundError):
+        return {"credential_set": exc.credential_set}
+    return {}

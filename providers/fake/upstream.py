@@ -11,6 +11,7 @@ from providers.sdk.errors import (
     InvokeBadRequestError,
     InvokeConnectionError,
     InvokeError,
+    InvokeQuotaExceededError,
     InvokeRateLimitError,
     InvokeServerUnavailableError,
     InvokeTimeoutError,
@@ -30,6 +31,11 @@ def failure(kind: str, retry_after: float | None) -> InvokeError:
     if kind == "rate_limit":
         return InvokeRateLimitError(
             "simulated 429: rate limit reached for the fake upstream", retry_after=retry_after
+        )
+    if kind == "quota":
+        # A spent quota has no Retry-After worth waiting for, whatever the caller configured.
+        return InvokeQuotaExceededError(
+            "simulated 429: the fake upstream's quota for this key is used up"
         )
     if kind == "authorization":
         return InvokeAuthorizationError("simulated 401: the fake upstream refused the key")

@@ -13,12 +13,18 @@
     ├── NotFoundError                   unknown provider / model / model type
     │   ├── ProviderNotFoundError
     │   ├── ModelNotFoundError
-    │   └── ModelTypeNotSupportedError
+    │   ├── ModelTypeNotSupportedError
+    │   └── CredentialSetNotFoundError      no server-side credential set of that name
     ├── ValidationError                 the caller's request broke a rule (has field violations)
     │   ├── InvalidParameterError           model_parameters vs. parameter rules
     │   ├── InvalidCredentialsError         credentials vs. the credential form
-    │   └── InvalidRequestError             anything else malformed
+    │   ├── InvalidRequestError             anything else malformed
+    │   └── LimitExceededError              over a limit of the server's config (names it)
     ├── UpstreamAddressForbiddenError   the outbound allow-list refuses the upstream's address
+    ├── UnauthenticatedError            the caller's own API key is missing or wrong
+    ├── PermissionDeniedError           the caller's key may not use this provider/model/set
+    ├── OverloadedError                 the server's cap on concurrent calls is reached
+    ├── ShuttingDownError               the server is draining and takes no new calls
     └── InternalError                   a bug in the runtime or a provider
 
 The names of the first six are the seed's, so a provider written for Dify raises the same ones.
@@ -166,6 +172,90 @@ class UpstreamAddressForbiddenError(ModelRuntimeError):
     `server_url`) resolves to an address the outbound allow-list forbids; nothing was sent."""
 
     default_description = "The upstream address is not allowed by the outbound allow-list"
+
+
+class CredentialSetNotFoundError(NotFoundError):
+    """The request named a server-side credential set the server's config does not have."""
+
+    default_description = "No credential set of that name"
+
+    def __init__(
+        self,
+        credential_set: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.credential_set = credential_set
+        super().__init__(
+            f"no credential set named {credential_set!r} on this server",
+            provider=provider,
+            model=model,
+        )
+
+
+class LimitExceededError(ValidationError):
+    """The request is over a limit of the server's config; nothing was sent upstream.
+
+    `limit` is the limit's config key (`max_prompt_messages`), `limit_value` its value, and the
+    one field violation names the request field at fault."""
+
+    default_description = "The request exceeds a limit of this server"
+
+    def __init__(
+        self,
+        field: str,
+        limit: str,
+        limit_value: int,
+        actual: int,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.limit = limit
+        self.limit_value = limit_value
+        super().__init__(
+            [FieldViolation(field, f"{actual} is over this server's {limit} of {limit_value}")],
+            provider=provider,
+            model=model,
+        )
+
+
+class UnauthenticatedError(ModelRuntimeError):
+    """The caller's own API key to this service is missing or not one the server knows."""
+
+    default_description = "Missing or unknown API key; send 'authorization: Bearer <key>'"
+
+
+class PermissionDeniedError(ModelRuntimeError):
+    """The caller's API key is valid but may not use this provider, model or credential set."""
+
+    default_description = "This API key may not make this call"
+
+
+class OverloadedError(ModelRuntimeError):
+    """The server is at its cap of concurrent calls and sheds this one at once."""
+
+    default_description = "The server is at its limit of concurrent calls; retry later"
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(description, provider=provider, model=model)
+        # A hint for the caller (RetryInfo), not a promise: the server keeps no queue.
+        self.retry_after = retry_after
+
+
+class ShuttingDownError(ModelRuntimeError):
+    """The server is draining before it stops: it takes no new calls, and cuts the calls that
+    outlive the grace period. Another replica can serve the call."""
+
+    default_description = "The server is shutting down; retry on another replica"
 
 
 class InternalError(ModelRuntimeError):

@@ -33,6 +33,26 @@ EXPECTED_BY_REASON: dict[str, tuple[grpc.StatusCode, type[mr.ModelRuntimeError]]
     "INVALID_CREDENTIALS": (grpc.StatusCode.INVALID_ARGUMENT, mr.InvalidCredentialsError),
     "INVALID_REQUEST": (grpc.StatusCode.INVALID_ARGUMENT, mr.InvalidRequestError),
     "INTERNAL": (grpc.StatusCode.INTERNAL, mr.InternalError),
+    "INVOKE_QUOTA_EXCEEDED": (grpc.StatusCode.RESOURCE_EXHAUSTED, mr.InvokeQuotaExceededError),
+    "UNAUTHENTICATED": (grpc.StatusCode.UNAUTHENTICATED, mr.UnauthenticatedError),
+    "PERMISSION_DENIED": (grpc.StatusCode.PERMISSION_DENIED, mr.PermissionDeniedError),
+    "LIMIT_EXCEEDED": (grpc.StatusCode.INVALID_ARGUMENT, mr.LimitExceededError),
+    "OVERLOADED": (grpc.StatusCode.RESOURCE_EXHAUSTED, mr.OverloadedError),
+    "UPSTREAM_ADDRESS_FORBIDDEN": (
+        grpc.StatusCode.PERMISSION_DENIED,
+        mr.UpstreamAddressForbiddenError,
+    ),
+    "CREDENTIAL_SET_NOT_FOUND": (grpc.StatusCode.NOT_FOUND, mr.CredentialSetNotFoundError),
+    "SHUTTING_DOWN": (grpc.StatusCode.UNAVAILABLE, mr.ShuttingDownError),
+}
+
+# Whether the same call may succeed if sent again unchanged; the rest are not retryable.
+RETRYABLE_REASONS = {
+    "INVOKE_CONNECTION_ERROR",
+    "INVOKE_SERVER_UNAVAILABLE",
+    "INVOKE_RATE_LIMIT",
+    "OVERLOADED",
+    "SHUTTING_DOWN",
 }
 
 SENT_REASONS = [
@@ -66,6 +86,37 @@ def test_each_reason_raises_its_class(
     assert caught.value.code == code
     assert caught.value.reason == reason
     assert caught.value.domain == "modelruntime.v1"
+    assert caught.value.retryable is (reason in RETRYABLE_REASONS)
+
+
+def test_spent_quota_is_a_rate_limit_that_must_not_be_retried(
+    client: mr.ModelRuntimeClient, stub: ClientTestStubServicer
+) -> None:
+    stub.fail_with = rich_status(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "quota used up",
+        reason="INVOKE_QUOTA_EXCEEDED",
+        provider="fake",
+        model="fake-chat",
+    )
+
+    # Code written before the reason existed catches it as a rate limit...
+    with pytest.raises(mr.InvokeRateLimitError) as caught:
+        client.list_providers()
+
+    # ...and learns from `retryable` that waiting will not help.
+    assert type(caught.value) is mr.InvokeQuotaExceededError
+    assert not caught.value.retryable
+    assert caught.value.retry_after is None
+    assert str(caught.value) == (
+        "INVOKE_QUOTA_EXCEEDED (RESOURCE_EXHAUSTED) [fake/fake-chat]: quota used up"
+    )
+
+
+def test_an_address_refusal_is_a_permission_refusal() -> None:
+    assert issubclass(mr.UpstreamAddressForbiddenError, mr.PermissionDeniedError)
+    assert issubclass(mr.LimitExceededError, mr.InvalidArgumentError)
+    assert issubclass(mr.CredentialSetNotFoundError, mr.NotFoundError)
 
 
 def test_all_details_are_decoded(
@@ -163,7 +214,8 @@ async def test_async_client_decodes_the_same(
         (grpc.StatusCode.UNAUTHENTICATED, mr.UnauthenticatedError),
         # Not a rate limit without ErrorInfo: grpc itself uses it for oversized messages.
         (grpc.StatusCode.RESOURCE_EXHAUSTED, mr.UnexpectedStatusError),
-        (grpc.StatusCode.PERMISSION_DENIED, mr.UnexpectedStatusError),
+        # A mesh's authorization policy (Istio, Envoy RBAC) refuses this way.
+        (grpc.StatusCode.PERMISSION_DENIED, mr.PermissionDeniedError),
         (grpc.StatusCode.UNIMPLEMENTED, mr.UnexpectedStatusError),
     ],
 )

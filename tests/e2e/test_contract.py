@@ -91,7 +91,7 @@ def test_list_providers_returns_the_fake_credential_forms(client: mr.ModelRuntim
     fail_with = form_field(provider_form, "fail_with")
     assert fail_with.type == schema_pb2.FORM_TYPE_SELECT
     assert not fail_with.required
-    assert [o.value for o in fail_with.options] == [*FAIL_KINDS, "timeout"]
+    assert [o.value for o in fail_with.options] == [*FAIL_KINDS, "timeout", "quota"]
     assert form_field(provider_form, "retry_after").default == "1.5"
 
     model_form = fake.model_credential_schema
@@ -200,7 +200,7 @@ def test_predefined_schema_describes_the_model(client: mr.ModelRuntimeClient) ->
     assert schema.model_properties.context_size == 32768
     assert schema_pb2.MODEL_FEATURE_VISION in schema.features
     assert schema_pb2.MODEL_FEATURE_STREAM_TOOL_CALL in schema.features
-    assert list(rule(schema, "fail_with").options) == [*FAIL_KINDS, "timeout"]
+    assert list(rule(schema, "fail_with").options) == [*FAIL_KINDS, "timeout", "quota"]
     assert not rule(schema, "reply").HasField("default")
     assert (
         schema.pricing.input,

@@ -77,7 +77,7 @@ def assert_invalid(
             {"fail_with": "explode"},
             "fail_with",
             "should be one of connection, server_unavailable, rate_limit, authorization, "
-            "bad_request, timeout",
+            "bad_request, timeout, quota",
         ),
         ({"response_format": "YAML"}, "response_format", "should be one of JSON, XML"),
     ],

@@ -35,6 +35,10 @@ const (
 	ReasonInvokeServerUnavailable Reason = "INVOKE_SERVER_UNAVAILABLE"
 	// The upstream rate-limited the credentials. ResourceExhausted, maybe RetryAfter; retryable.
 	ReasonInvokeRateLimit Reason = "INVOKE_RATE_LIMIT"
+	// The credentials' quota, credit or spend limit at the upstream is used up.
+	// ResourceExhausted, never RetryAfter; NOT retryable: only a bigger budget or other
+	// credentials help.
+	ReasonInvokeQuotaExceeded Reason = "INVOKE_QUOTA_EXCEEDED"
 	// The upstream refused the credentials. PermissionDenied; get new credentials first.
 	ReasonInvokeAuthorization Reason = "INVOKE_AUTHORIZATION"
 	// The upstream rejected the request (context too long, ...). InvalidArgument; fix the request.
@@ -60,6 +64,25 @@ const (
 	ReasonInvalidRequest Reason = "INVALID_REQUEST"
 	// A bug in the runtime or a provider. Internal; please report it.
 	ReasonInternal Reason = "INTERNAL"
+	// The caller's own API key to the service (authorization: Bearer) is missing or unknown.
+	// Unauthenticated.
+	ReasonUnauthenticated Reason = "UNAUTHENTICATED"
+	// The caller's API key may not use this provider, model or credential set. PermissionDenied.
+	ReasonPermissionDenied Reason = "PERMISSION_DENIED"
+	// The request is over a limit of the server's config. InvalidArgument, with FieldViolations
+	// naming the field and Metadata["limit"] and Metadata["limit_value"] naming the limit.
+	ReasonLimitExceeded Reason = "LIMIT_EXCEEDED"
+	// The server is at its cap of concurrent calls and shed the call. ResourceExhausted with
+	// RetryAfter; retryable (later, or on another replica).
+	ReasonOverloaded Reason = "OVERLOADED"
+	// An upstream URL the caller gave resolves to an address the server's outbound allow-list
+	// forbids; nothing was sent. PermissionDenied.
+	ReasonUpstreamAddressForbidden Reason = "UPSTREAM_ADDRESS_FORBIDDEN"
+	// The request named a server-side credential set the server does not have (its name is
+	// Metadata["credential_set"]). NotFound.
+	ReasonCredentialSetNotFound Reason = "CREDENTIAL_SET_NOT_FOUND"
+	// The server is draining before it stops. Unavailable; retryable on another replica.
+	ReasonShuttingDown Reason = "SHUTTING_DOWN"
 )
 
 var knownReasons = map[Reason]bool{
@@ -68,7 +91,10 @@ var knownReasons = map[Reason]bool{
 	ReasonInvokeTimeout: true, ReasonCredentialsValidateFailed: true,
 	ReasonProviderNotFound: true, ReasonModelNotFound: true, ReasonModelTypeNotSupported: true,
 	ReasonInvalidParameter: true, ReasonInvalidCredentials: true, ReasonInvalidRequest: true,
-	ReasonInternal: true,
+	ReasonInternal: true, ReasonInvokeQuotaExceeded: true, ReasonUnauthenticated: true,
+	ReasonPermissionDenied: true, ReasonLimitExceeded: true, ReasonOverloaded: true,
+	ReasonUpstreamAddressForbidden: true, ReasonCredentialSetNotFound: true,
+	ReasonShuttingDown: true,
 }
 
 // Error implements the error interface, so that a Reason can be the target of [errors.Is].
@@ -218,12 +244,13 @@ func (e *Error) Is(target error) bool {
 
 // Retryable reports whether the same call may succeed if sent again, unchanged, after
 // RetryAfter (or a backoff of your choosing when that is 0): connection errors, an upstream
-// that cannot serve now, and rate limits. Without a reason this package knows, only code
-// Unavailable is retryable; ResourceExhausted without a reason is not (grpc reports a message
-// over the size limit that way).
+// that cannot serve now, rate limits (not a spent quota), an overloaded or draining server.
+// Without a reason this package knows, only code Unavailable is retryable; ResourceExhausted
+// without a reason is not (grpc reports a message over the size limit that way).
 func (e *Error) Retryable() bool {
 	switch e.Reason {
-	case ReasonInvokeConnectionError, ReasonInvokeServerUnavailable, ReasonInvokeRateLimit:
+	case ReasonInvokeConnectionError, ReasonInvokeServerUnavailable, ReasonInvokeRateLimit,
+		ReasonOverloaded, ReasonShuttingDown:
 		return true
 	}
 	return !knownReasons[e.Reason] && e.Code == codes.Unavailable

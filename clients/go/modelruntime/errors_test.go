@@ -36,6 +36,14 @@ var allReasons = []modelruntime.Reason{
 	modelruntime.ReasonInvalidCredentials,
 	modelruntime.ReasonInvalidRequest,
 	modelruntime.ReasonInternal,
+	modelruntime.ReasonInvokeQuotaExceeded,
+	modelruntime.ReasonUnauthenticated,
+	modelruntime.ReasonPermissionDenied,
+	modelruntime.ReasonLimitExceeded,
+	modelruntime.ReasonOverloaded,
+	modelruntime.ReasonUpstreamAddressForbidden,
+	modelruntime.ReasonCredentialSetNotFound,
+	modelruntime.ReasonShuttingDown,
 }
 
 func statusError(t *testing.T, code codes.Code, message string, details ...*errdetails.ErrorInfo) *status.Status {
@@ -182,6 +190,8 @@ func TestRetryable(t *testing.T) {
 		modelruntime.ReasonInvokeConnectionError:   true,
 		modelruntime.ReasonInvokeServerUnavailable: true,
 		modelruntime.ReasonInvokeRateLimit:         true,
+		modelruntime.ReasonOverloaded:              true,
+		modelruntime.ReasonShuttingDown:            true,
 	}
 	for _, r := range allReasons {
 		e := &modelruntime.Error{Code: codes.Unavailable, Reason: r}
@@ -215,5 +225,44 @@ func TestContextErrorsMatch(t *testing.T) {
 	}
 	if !errors.Is(timeout, context.DeadlineExceeded) || !errors.Is(timeout, modelruntime.ReasonInvokeTimeout) {
 		t.Error("INVOKE_TIMEOUT")
+	}
+}
+
+// A spent quota, from the real server's fake provider: a ResourceExhausted like a rate limit,
+// but with its own reason, no RetryAfter, and not retryable.
+func TestQuotaExceededFromTheServer(t *testing.T) {
+	client, ctx := newClient(t)
+	stream, err := client.StreamLLM(ctx, chatRequest("one two three", map[string]*modelruntimev1.ParameterValue{
+		"fail_with":         modelruntime.String("quota"),
+		"fail_after_chunks": modelruntime.Int(1),
+		"retry_after":       modelruntime.Float(2.5),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := 0
+	var streamErr error
+	for _, err := range stream.Chunks() {
+		if err != nil {
+			streamErr = err
+			break
+		}
+		chunks++
+	}
+	if chunks != 1 {
+		t.Errorf("want 1 chunk before the failure, got %d", chunks)
+	}
+	mrErr := asError(t, streamErr)
+	if mrErr.Code != codes.ResourceExhausted || mrErr.Reason != modelruntime.ReasonInvokeQuotaExceeded {
+		t.Errorf("want ResourceExhausted INVOKE_QUOTA_EXCEEDED, got %v %q", mrErr.Code, mrErr.Reason)
+	}
+	if mrErr.RetryAfter != 0 {
+		t.Errorf("a spent quota carries no RetryAfter, got %v", mrErr.RetryAfter)
+	}
+	if modelruntime.IsRetryable(streamErr) || errors.Is(streamErr, modelruntime.ReasonInvokeRateLimit) {
+		t.Error("a spent quota is not retryable and is not INVOKE_RATE_LIMIT")
+	}
+	if mrErr.Provider != "fake" || mrErr.Model != "fake-chat" {
+		t.Errorf("provider/model: %q/%q", mrErr.Provider, mrErr.Model)
 	}
 }

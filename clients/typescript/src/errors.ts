@@ -7,6 +7,7 @@
 //   │   ├── InvokeConnectionError          UNAVAILABLE         retryable
 //   │   ├── InvokeServerUnavailableError   UNAVAILABLE         retryable
 //   │   ├── InvokeRateLimitError           RESOURCE_EXHAUSTED  retryable (see retryAfterMs)
+//   │   │   └── InvokeQuotaExceededError   RESOURCE_EXHAUSTED  the quota is spent: NOT retryable
 //   │   ├── InvokeAuthorizationError       PERMISSION_DENIED
 //   │   ├── InvokeBadRequestError          INVALID_ARGUMENT
 //   │   └── InvokeTimeoutError             DEADLINE_EXCEEDED
@@ -14,13 +15,19 @@
 //   ├── NotFoundError                      NOT_FOUND
 //   │   ├── ProviderNotFoundError
 //   │   ├── ModelNotFoundError
-//   │   └── ModelTypeNotSupportedError
+//   │   ├── ModelTypeNotSupportedError
+//   │   └── CredentialSetNotFoundError     no server-side credential set of that name
 //   ├── InvalidArgumentError               INVALID_ARGUMENT    (see fieldViolations)
 //   │   ├── InvalidParameterError
 //   │   ├── InvalidCredentialsError
-//   │   └── InvalidRequestError
+//   │   ├── InvalidRequestError
+//   │   └── LimitExceededError             over a limit of the server (see limit, limitValue)
 //   ├── InternalError                      INTERNAL
-//   ├── UnauthenticatedError               UNAUTHENTICATED     the runtime refused *your* auth
+//   ├── UnauthenticatedError               UNAUTHENTICATED     the runtime refused *your* API key
+//   ├── PermissionDeniedError              PERMISSION_DENIED   your key may not make this call
+//   │   └── UpstreamAddressForbiddenError  the server may not reach the upstream URL you gave
+//   ├── OverloadedError                    RESOURCE_EXHAUSTED  retryable: the server sheds load
+//   ├── ShuttingDownError                  UNAVAILABLE         retryable on another replica
 //   ├── CallCancelledError                 CANCELLED
 //   └── UnexpectedStatusError              any other status
 //
@@ -227,6 +234,17 @@ export class InvokeRateLimitError extends InvokeError {
   }
 }
 
+/**
+ * The credentials' quota, credit or spend limit at the upstream is used up. A subclass of
+ * `InvokeRateLimitError`, so code written before this reason existed still catches it, but
+ * waiting will not help (`retryable` is false, and there is never a `retryAfterMs`).
+ */
+export class InvokeQuotaExceededError extends InvokeRateLimitError {
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
 /** The upstream refused the credentials; retrying with the same ones fails again. */
 export class InvokeAuthorizationError extends InvokeError {}
 
@@ -251,6 +269,14 @@ export class ModelNotFoundError extends NotFoundError {}
 /** The provider does not offer the requested model type. */
 export class ModelTypeNotSupportedError extends NotFoundError {}
 
+/** The request named a server-side credential set the server does not have. */
+export class CredentialSetNotFoundError extends NotFoundError {
+  /** The name asked for. */
+  get credentialSet(): string {
+    return this.metadata.credential_set ?? "";
+  }
+}
+
 /** The request broke a rule; `fieldViolations` names the fields at fault. */
 export class InvalidArgumentError extends ModelRuntimeError {}
 
@@ -263,11 +289,58 @@ export class InvalidCredentialsError extends InvalidArgumentError {}
 /** The request is malformed before any provider sees it. */
 export class InvalidRequestError extends InvalidArgumentError {}
 
+/**
+ * The request is over a limit the server is configured with; nothing was sent upstream.
+ * `fieldViolations` names the field; `limit` and `limitValue` name the limit.
+ */
+export class LimitExceededError extends InvalidArgumentError {
+  /** The limit's config name, for example `max_prompt_messages`. */
+  get limit(): string {
+    return this.metadata.limit ?? "";
+  }
+
+  /** The limit's value, when the server said. */
+  get limitValue(): number | undefined {
+    const value = this.metadata.limit_value;
+    return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+  }
+}
+
 /** A fault inside the runtime or a provider implementation; please report it. */
 export class InternalError extends ModelRuntimeError {}
 
-/** The runtime (or the mesh in front of it) did not accept the caller's own authentication. */
+/**
+ * The runtime (or the mesh in front of it) did not accept the caller's own authentication: the
+ * `authorization: Bearer <key>` header is missing or holds an unknown key.
+ */
 export class UnauthenticatedError extends ModelRuntimeError {}
+
+/**
+ * The caller's own API key may not make this call (this provider, model or credential set), or
+ * the mesh's authorization policy refused it. Not the upstream's refusal of the provider
+ * credentials: that is `InvokeAuthorizationError`.
+ */
+export class PermissionDeniedError extends ModelRuntimeError {}
+
+/**
+ * An upstream URL the caller supplied (a customizable model's `server_url`) resolves to an
+ * address the server's outbound allow-list forbids; nothing was sent.
+ */
+export class UpstreamAddressForbiddenError extends PermissionDeniedError {}
+
+/** The server is at its cap of concurrent calls and refused this one at once; retry later. */
+export class OverloadedError extends ModelRuntimeError {
+  override get retryable(): boolean {
+    return true;
+  }
+}
+
+/** The server is draining before it stops; another replica can take the call. */
+export class ShuttingDownError extends ModelRuntimeError {
+  override get retryable(): boolean {
+    return true;
+  }
+}
 
 /** The call was cancelled before it finished: by this process (an AbortSignal, `cancel()`) or by the server. */
 export class CallCancelledError extends ModelRuntimeError {}
@@ -292,6 +365,14 @@ const CLASS_BY_REASON: Readonly<Record<ErrorReasonName, ErrorClass>> = {
   INVALID_CREDENTIALS: InvalidCredentialsError,
   INVALID_REQUEST: InvalidRequestError,
   INTERNAL: InternalError,
+  INVOKE_QUOTA_EXCEEDED: InvokeQuotaExceededError,
+  UNAUTHENTICATED: UnauthenticatedError,
+  PERMISSION_DENIED: PermissionDeniedError,
+  LIMIT_EXCEEDED: LimitExceededError,
+  OVERLOADED: OverloadedError,
+  UPSTREAM_ADDRESS_FORBIDDEN: UpstreamAddressForbiddenError,
+  CREDENTIAL_SET_NOT_FOUND: CredentialSetNotFoundError,
+  SHUTTING_DOWN: ShuttingDownError,
 };
 
 const CLASS_BY_CODE: Partial<Record<StatusCodeName, ErrorClass>> = {
@@ -303,6 +384,7 @@ const CLASS_BY_CODE: Partial<Record<StatusCodeName, ErrorClass>> = {
   UNKNOWN: InternalError,
   DATA_LOSS: InternalError,
   UNAUTHENTICATED: UnauthenticatedError,
+  PERMISSION_DENIED: PermissionDeniedError,
   CANCELLED: CallCancelledError,
 };
 

@@ -1,7 +1,8 @@
-// Decoding the grpc-status-details-bin trailer into typed errors; no server needed.
+// Decoding the grpc-status-details-bin trailer into typed errors (no server needed), and the
+// reasons only the real server can produce.
 
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
@@ -16,16 +17,25 @@ import {
   InvalidArgumentError,
   InvalidCredentialsError,
   InvokeConnectionError,
+  InvokeQuotaExceededError,
+  InvokeRateLimitError,
   InvokeServerUnavailableError,
   InvokeTimeoutError,
+  LimitExceededError,
+  ModelRuntimeClient,
   ModelRuntimeError,
+  OverloadedError,
+  PermissionDeniedError,
   RetryInfoSchema,
+  ShuttingDownError,
   StatusSchema,
   UnauthenticatedError,
   UnexpectedStatusError,
+  UpstreamAddressForbiddenError,
   fromConnectError,
   reasonName,
 } from "../src/index.js";
+import { TestServer } from "./server.js";
 
 function pack<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): Any {
   return anyPack(schema, create(schema, init));
@@ -95,7 +105,7 @@ describe("fromConnectError", () => {
     const names = Object.keys(ErrorReason).filter(
       (k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED",
     );
-    assert.equal(names.length, 14);
+    assert.equal(names.length, 22);
     for (const name of names) {
       const error = fromConnectError(trailerError(Code.Internal, "x", [errorInfo(name)]));
       assert.equal(error.reason, name);
@@ -111,11 +121,34 @@ describe("fromConnectError", () => {
     assert.equal(unavailable.retryable, true);
   });
 
+  it("tells which of the security and load reasons may be retried", () => {
+    const decode = (code: Code, reason: string, metadata: Record<string, string> = {}) =>
+      fromConnectError(trailerError(code, "x", [errorInfo(reason, metadata)]));
+    const overloaded = decode(Code.ResourceExhausted, "OVERLOADED");
+    assert.ok(overloaded instanceof OverloadedError && overloaded.retryable);
+    const draining = decode(Code.Unavailable, "SHUTTING_DOWN");
+    assert.ok(draining instanceof ShuttingDownError && draining.retryable);
+    const forbidden = decode(Code.PermissionDenied, "UPSTREAM_ADDRESS_FORBIDDEN");
+    assert.ok(forbidden instanceof UpstreamAddressForbiddenError);
+    assert.ok(forbidden instanceof PermissionDeniedError);
+    assert.equal(forbidden.retryable, false);
+    const limit = decode(Code.InvalidArgument, "LIMIT_EXCEEDED", {
+      limit: "max_prompt_messages",
+      limit_value: "100",
+    });
+    assert.ok(limit instanceof LimitExceededError && limit instanceof InvalidArgumentError);
+    assert.equal(limit.limit, "max_prompt_messages");
+    assert.equal(limit.limitValue, 100);
+    assert.equal(limit.retryable, false);
+  });
+
   it("classifies by code a status without details, an unknown reason or another domain", () => {
     const cases: [ConnectError, new (...args: never[]) => ModelRuntimeError][] = [
       [new ConnectError("gone", Code.Unavailable), InvokeConnectionError],
       [new ConnectError("late", Code.DeadlineExceeded), InvokeTimeoutError],
       [new ConnectError("who", Code.Unauthenticated), UnauthenticatedError],
+      // A mesh's authorization policy (Istio, Envoy RBAC) refuses this way.
+      [new ConnectError("RBAC: access denied", Code.PermissionDenied), PermissionDeniedError],
       [new ConnectError("stop", Code.Canceled), CallCancelledError],
       [new ConnectError("bug", Code.Unknown), InternalError],
       // RESOURCE_EXHAUSTED without details is a message over the size limit, not a rate limit.
@@ -161,5 +194,45 @@ describe("fromConnectError", () => {
     assert.ok(fromConnectError(new TypeError("boom")) instanceof InternalError);
     const own = new InternalError({ rawMessage: "x" });
     assert.equal(fromConnectError(own), own);
+  });
+});
+
+describe("reasons from the real server", () => {
+  let server: TestServer;
+  let client: ModelRuntimeClient;
+
+  before(async () => {
+    server = await TestServer.start();
+    client = new ModelRuntimeClient(server.address, { defaultTimeoutMs: 10_000 });
+  });
+
+  after(async () => {
+    client?.close();
+    await server?.stop();
+  });
+
+  it("a spent quota is a rate limit that must not be retried", { timeout: 20_000 }, async () => {
+    const error: unknown = await client
+      .invokeLLM({
+        provider: "fake",
+        model: "fake-chat",
+        credentials: { api_key: "fake-key" },
+        promptMessages: [{ role: "user", content: "hi" }],
+        modelParameters: { fail_with: "quota", retry_after: 2.5 },
+      })
+      .then(
+        () => assert.fail("the call succeeded"),
+        (e: unknown) => e,
+      );
+    // Code written before the reason existed still catches it as a rate limit...
+    assert.ok(error instanceof InvokeRateLimitError, String(error));
+    // ...and learns from `retryable` that waiting will not help.
+    assert.ok(error instanceof InvokeQuotaExceededError);
+    assert.equal(error.reason, "INVOKE_QUOTA_EXCEEDED");
+    assert.equal(error.code, "RESOURCE_EXHAUSTED");
+    assert.equal(error.retryable, false);
+    assert.equal(error.retryAfterMs, undefined);
+    assert.equal(error.provider, "fake");
+    assert.equal(error.model, "fake-chat");
   });
 });

@@ -41,9 +41,9 @@ const (
 	// Code UNAVAILABLE, with a `google.rpc.RetryInfo` detail when the upstream said how long to
 	// wait; safe to retry.
 	ErrorReason_ERROR_REASON_INVOKE_SERVER_UNAVAILABLE ErrorReason = 2
-	// The upstream rate-limited the credentials or their quota is exhausted. Code
-	// RESOURCE_EXHAUSTED, with a `google.rpc.RetryInfo` detail when the upstream said how long
-	// to wait.
+	// The upstream rate-limited the credentials for now. Code RESOURCE_EXHAUSTED, with a
+	// `google.rpc.RetryInfo` detail when the upstream said how long to wait; retryable. A quota
+	// that is spent for good is INVOKE_QUOTA_EXCEEDED.
 	ErrorReason_ERROR_REASON_INVOKE_RATE_LIMIT ErrorReason = 3
 	// The upstream refused the credentials (invalid key, revoked key, no access to the model).
 	// Code PERMISSION_DENIED; retrying with the same credentials will fail again.
@@ -82,6 +82,38 @@ const (
 	// A fault inside the runtime or a provider implementation (a bug, not something the caller
 	// or the upstream did). Code INTERNAL. Please report it with the request id.
 	ErrorReason_ERROR_REASON_INTERNAL ErrorReason = 14
+	// The credentials' quota, credit or spend limit at the upstream is used up: waiting will not
+	// help, only a bigger budget or other credentials will. Code RESOURCE_EXHAUSTED, never with
+	// a `google.rpc.RetryInfo`; not retryable. Clients that know only INVOKE_RATE_LIMIT should
+	// treat it as one that must not be retried.
+	ErrorReason_ERROR_REASON_INVOKE_QUOTA_EXCEEDED ErrorReason = 15
+	// The caller's own API key to this service is missing or wrong (the `authorization: Bearer`
+	// metadata). Code UNAUTHENTICATED. Not about the upstream's credentials: an upstream that
+	// refuses those is INVOKE_AUTHORIZATION.
+	ErrorReason_ERROR_REASON_UNAUTHENTICATED ErrorReason = 16
+	// The caller's API key is valid but may not use this provider, model or credential set. Code
+	// PERMISSION_DENIED; `metadata` names the `provider` and `model` asked for.
+	ErrorReason_ERROR_REASON_PERMISSION_DENIED ErrorReason = 17
+	// The request exceeds a limit this service is configured with (prompt messages, audio bytes,
+	// texts per embedding call, message size). Code INVALID_ARGUMENT, with a
+	// `google.rpc.BadRequest` detail naming the field, and `metadata` keys `limit` (the limit's
+	// config name, for example `max_prompt_messages`) and `limit_value` (its value). Nothing was
+	// sent upstream.
+	ErrorReason_ERROR_REASON_LIMIT_EXCEEDED ErrorReason = 18
+	// This server is at its cap of concurrent calls (in total or for the provider) and sheds the
+	// call at once instead of queueing it. Code RESOURCE_EXHAUSTED, with a `google.rpc.RetryInfo`
+	// detail; retry later or on another replica.
+	ErrorReason_ERROR_REASON_OVERLOADED ErrorReason = 19
+	// An upstream URL the caller supplied (such as a customizable model's `server_url`) resolves
+	// to an address the server's outbound allow-list forbids. Code PERMISSION_DENIED; nothing was
+	// sent.
+	ErrorReason_ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN ErrorReason = 20
+	// The request named a server-side credential set (`credential_set`) that this server does
+	// not have. Code NOT_FOUND; `metadata` key `credential_set` holds the name asked for.
+	ErrorReason_ERROR_REASON_CREDENTIAL_SET_NOT_FOUND ErrorReason = 21
+	// The server is draining before it stops and takes no new calls, or it cut a call that
+	// outlived the drain's grace period. Code UNAVAILABLE; retry on another replica.
+	ErrorReason_ERROR_REASON_SHUTTING_DOWN ErrorReason = 22
 )
 
 // Enum value maps for ErrorReason.
@@ -102,6 +134,14 @@ var (
 		12: "ERROR_REASON_INVALID_CREDENTIALS",
 		13: "ERROR_REASON_INVALID_REQUEST",
 		14: "ERROR_REASON_INTERNAL",
+		15: "ERROR_REASON_INVOKE_QUOTA_EXCEEDED",
+		16: "ERROR_REASON_UNAUTHENTICATED",
+		17: "ERROR_REASON_PERMISSION_DENIED",
+		18: "ERROR_REASON_LIMIT_EXCEEDED",
+		19: "ERROR_REASON_OVERLOADED",
+		20: "ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN",
+		21: "ERROR_REASON_CREDENTIAL_SET_NOT_FOUND",
+		22: "ERROR_REASON_SHUTTING_DOWN",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":                 0,
@@ -119,6 +159,14 @@ var (
 		"ERROR_REASON_INVALID_CREDENTIALS":         12,
 		"ERROR_REASON_INVALID_REQUEST":             13,
 		"ERROR_REASON_INTERNAL":                    14,
+		"ERROR_REASON_INVOKE_QUOTA_EXCEEDED":       15,
+		"ERROR_REASON_UNAUTHENTICATED":             16,
+		"ERROR_REASON_PERMISSION_DENIED":           17,
+		"ERROR_REASON_LIMIT_EXCEEDED":              18,
+		"ERROR_REASON_OVERLOADED":                  19,
+		"ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN":  20,
+		"ERROR_REASON_CREDENTIAL_SET_NOT_FOUND":    21,
+		"ERROR_REASON_SHUTTING_DOWN":               22,
 	}
 )
 
@@ -153,7 +201,7 @@ var File_modelruntime_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_modelruntime_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"modelruntime/v1/error_reason.proto\x12\x0fmodelruntime.v1*\xb9\x04\n" +
+	"\"modelruntime/v1/error_reason.proto\x12\x0fmodelruntime.v1*\xdd\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12(\n" +
 	"$ERROR_REASON_INVOKE_CONNECTION_ERROR\x10\x01\x12*\n" +
@@ -170,7 +218,15 @@ const file_modelruntime_v1_error_reason_proto_rawDesc = "" +
 	"\x1eERROR_REASON_INVALID_PARAMETER\x10\v\x12$\n" +
 	" ERROR_REASON_INVALID_CREDENTIALS\x10\f\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\r\x12\x19\n" +
-	"\x15ERROR_REASON_INTERNAL\x10\x0eB\xd4\x01\n" +
+	"\x15ERROR_REASON_INTERNAL\x10\x0e\x12&\n" +
+	"\"ERROR_REASON_INVOKE_QUOTA_EXCEEDED\x10\x0f\x12 \n" +
+	"\x1cERROR_REASON_UNAUTHENTICATED\x10\x10\x12\"\n" +
+	"\x1eERROR_REASON_PERMISSION_DENIED\x10\x11\x12\x1f\n" +
+	"\x1bERROR_REASON_LIMIT_EXCEEDED\x10\x12\x12\x1b\n" +
+	"\x17ERROR_REASON_OVERLOADED\x10\x13\x12+\n" +
+	"'ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN\x10\x14\x12)\n" +
+	"%ERROR_REASON_CREDENTIAL_SET_NOT_FOUND\x10\x15\x12\x1e\n" +
+	"\x1aERROR_REASON_SHUTTING_DOWN\x10\x16B\xd4\x01\n" +
 	"\x13com.modelruntime.v1B\x10ErrorReasonProtoP\x01ZNgithub.com/modelruntime/modelruntime/clients/go/modelruntime/v1;modelruntimev1\xa2\x02\x03MXX\xaa\x02\x0fModelruntime.V1\xca\x02\x0fModelruntime\\V1\xe2\x02\x1bModelruntime\\V1\\GPBMetadata\xea\x02\x10Modelruntime::V1b\x06proto3"
 
 var (

@@ -7,6 +7,7 @@ The tree follows the `ErrorReason` enum of the contract; the Invoke* names are D
     │   ├── InvokeConnectionError          UNAVAILABLE         retryable
     │   ├── InvokeServerUnavailableError   UNAVAILABLE         retryable
     │   ├── InvokeRateLimitError           RESOURCE_EXHAUSTED  retryable (see retry_after)
+    │   │   └── InvokeQuotaExceededError   RESOURCE_EXHAUSTED  the quota is spent: NOT retryable
     │   ├── InvokeAuthorizationError       PERMISSION_DENIED
     │   ├── InvokeBadRequestError          INVALID_ARGUMENT
     │   └── InvokeTimeoutError             DEADLINE_EXCEEDED
@@ -14,13 +15,19 @@ The tree follows the `ErrorReason` enum of the contract; the Invoke* names are D
     ├── NotFoundError                      NOT_FOUND
     │   ├── ProviderNotFoundError
     │   ├── ModelNotFoundError
-    │   └── ModelTypeNotSupportedError
+    │   ├── ModelTypeNotSupportedError
+    │   └── CredentialSetNotFoundError     no server-side credential set of that name
     ├── InvalidArgumentError               INVALID_ARGUMENT    (see field_violations)
     │   ├── InvalidParameterError
     │   ├── InvalidCredentialsError
-    │   └── InvalidRequestError
+    │   ├── InvalidRequestError
+    │   └── LimitExceededError             over a limit of the server (see limit, limit_value)
     ├── InternalError                      INTERNAL
-    ├── UnauthenticatedError               UNAUTHENTICATED     the runtime refused *your* auth
+    ├── UnauthenticatedError               UNAUTHENTICATED     the runtime refused *your* API key
+    ├── PermissionDeniedError              PERMISSION_DENIED   your key may not make this call
+    │   └── UpstreamAddressForbiddenError  the server may not reach the upstream URL you gave
+    ├── OverloadedError                    RESOURCE_EXHAUSTED  retryable: the server sheds load
+    ├── ShuttingDownError                  UNAVAILABLE         retryable on another replica
     ├── CallCancelledError                 CANCELLED
     └── UnexpectedStatusError              any other status
 
@@ -35,6 +42,7 @@ as the contract asks:
     INVALID_ARGUMENT             -> InvalidArgumentError
     INTERNAL, UNKNOWN, DATA_LOSS -> InternalError
     UNAUTHENTICATED              -> UnauthenticatedError
+    PERMISSION_DENIED            -> PermissionDeniedError  (the mesh's authorization policy, too)
     CANCELLED                    -> CallCancelledError
     anything else                -> UnexpectedStatusError
 
@@ -154,6 +162,17 @@ class InvokeRateLimitError(InvokeError):
     retryable = True
 
 
+class InvokeQuotaExceededError(InvokeRateLimitError):
+    """The credentials' quota, credit or spend limit at the upstream is used up.
+
+    A subclass of `InvokeRateLimitError`, so code written before this reason existed still
+    catches it, but waiting will not help: only a bigger budget or other credentials will.
+    It never carries `retry_after`.
+    """
+
+    retryable = False
+
+
 class InvokeAuthorizationError(InvokeError):
     """The upstream refused the credentials; retrying with the same ones fails again."""
 
@@ -186,6 +205,15 @@ class ModelTypeNotSupportedError(NotFoundError):
     """The provider does not offer the requested model type."""
 
 
+class CredentialSetNotFoundError(NotFoundError):
+    """The request named a server-side credential set the server does not have."""
+
+    @property
+    def credential_set(self) -> str:
+        """The name asked for."""
+        return self.metadata.get("credential_set", "")
+
+
 class InvalidArgumentError(ModelRuntimeError):
     """The request broke a rule; `field_violations` names the fields at fault."""
 
@@ -202,12 +230,55 @@ class InvalidRequestError(InvalidArgumentError):
     """The request is malformed before any provider sees it."""
 
 
+class LimitExceededError(InvalidArgumentError):
+    """The request is over a limit the server is configured with; nothing was sent upstream.
+
+    `field_violations` names the field; `limit` and `limit_value` name the limit.
+    """
+
+    @property
+    def limit(self) -> str:
+        """The limit's config name, for example `max_prompt_messages`."""
+        return self.metadata.get("limit", "")
+
+    @property
+    def limit_value(self) -> int | None:
+        """The limit's value, when the server said."""
+        value = self.metadata.get("limit_value", "")
+        return int(value) if value.isdigit() else None
+
+
 class InternalError(ModelRuntimeError):
     """A fault inside the runtime or a provider implementation; please report it."""
 
 
 class UnauthenticatedError(ModelRuntimeError):
-    """The runtime (or the mesh in front of it) did not accept the caller's own authentication."""
+    """The runtime (or the mesh in front of it) did not accept the caller's own authentication:
+    the `authorization: Bearer <key>` metadata is missing or holds an unknown key."""
+
+
+class PermissionDeniedError(ModelRuntimeError):
+    """The caller's own API key may not make this call (this provider, model or credential set),
+    or the mesh's authorization policy refused it. Not the upstream's refusal of the provider
+    credentials: that is `InvokeAuthorizationError`."""
+
+
+class UpstreamAddressForbiddenError(PermissionDeniedError):
+    """An upstream URL the caller supplied (a customizable model's `server_url`) resolves to an
+    address the server's outbound allow-list forbids; nothing was sent."""
+
+
+class OverloadedError(ModelRuntimeError):
+    """The server is at its cap of concurrent calls and refused this one at once; retry after
+    `retry_after`, or on another replica."""
+
+    retryable = True
+
+
+class ShuttingDownError(ModelRuntimeError):
+    """The server is draining before it stops; another replica can take the call."""
+
+    retryable = True
 
 
 class CallCancelledError(ModelRuntimeError):
@@ -235,6 +306,14 @@ _CLASS_BY_REASON_VALUE: Final[
     error_reason_pb2.ERROR_REASON_INVALID_CREDENTIALS: InvalidCredentialsError,
     error_reason_pb2.ERROR_REASON_INVALID_REQUEST: InvalidRequestError,
     error_reason_pb2.ERROR_REASON_INTERNAL: InternalError,
+    error_reason_pb2.ERROR_REASON_INVOKE_QUOTA_EXCEEDED: InvokeQuotaExceededError,
+    error_reason_pb2.ERROR_REASON_UNAUTHENTICATED: UnauthenticatedError,
+    error_reason_pb2.ERROR_REASON_PERMISSION_DENIED: PermissionDeniedError,
+    error_reason_pb2.ERROR_REASON_LIMIT_EXCEEDED: LimitExceededError,
+    error_reason_pb2.ERROR_REASON_OVERLOADED: OverloadedError,
+    error_reason_pb2.ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN: UpstreamAddressForbiddenError,
+    error_reason_pb2.ERROR_REASON_CREDENTIAL_SET_NOT_FOUND: CredentialSetNotFoundError,
+    error_reason_pb2.ERROR_REASON_SHUTTING_DOWN: ShuttingDownError,
 }
 
 
@@ -256,6 +335,7 @@ _CLASS_BY_CODE: Final[dict[grpc.StatusCode, type[ModelRuntimeError]]] = {
     grpc.StatusCode.UNKNOWN: InternalError,
     grpc.StatusCode.DATA_LOSS: InternalError,
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.CANCELLED: CallCancelledError,
 }
 

@@ -34,9 +34,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     wait; safe to retry.
     """
     ERROR_REASON_INVOKE_RATE_LIMIT: _ErrorReason.ValueType  # 3
-    """The upstream rate-limited the credentials or their quota is exhausted. Code
-    RESOURCE_EXHAUSTED, with a `google.rpc.RetryInfo` detail when the upstream said how long
-    to wait.
+    """The upstream rate-limited the credentials for now. Code RESOURCE_EXHAUSTED, with a
+    `google.rpc.RetryInfo` detail when the upstream said how long to wait; retryable. A quota
+    that is spent for good is INVOKE_QUOTA_EXCEEDED.
     """
     ERROR_REASON_INVOKE_AUTHORIZATION: _ErrorReason.ValueType  # 4
     """The upstream refused the credentials (invalid key, revoked key, no access to the model).
@@ -84,6 +84,46 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A fault inside the runtime or a provider implementation (a bug, not something the caller
     or the upstream did). Code INTERNAL. Please report it with the request id.
     """
+    ERROR_REASON_INVOKE_QUOTA_EXCEEDED: _ErrorReason.ValueType  # 15
+    """The credentials' quota, credit or spend limit at the upstream is used up: waiting will not
+    help, only a bigger budget or other credentials will. Code RESOURCE_EXHAUSTED, never with
+    a `google.rpc.RetryInfo`; not retryable. Clients that know only INVOKE_RATE_LIMIT should
+    treat it as one that must not be retried.
+    """
+    ERROR_REASON_UNAUTHENTICATED: _ErrorReason.ValueType  # 16
+    """The caller's own API key to this service is missing or wrong (the `authorization: Bearer`
+    metadata). Code UNAUTHENTICATED. Not about the upstream's credentials: an upstream that
+    refuses those is INVOKE_AUTHORIZATION.
+    """
+    ERROR_REASON_PERMISSION_DENIED: _ErrorReason.ValueType  # 17
+    """The caller's API key is valid but may not use this provider, model or credential set. Code
+    PERMISSION_DENIED; `metadata` names the `provider` and `model` asked for.
+    """
+    ERROR_REASON_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 18
+    """The request exceeds a limit this service is configured with (prompt messages, audio bytes,
+    texts per embedding call, message size). Code INVALID_ARGUMENT, with a
+    `google.rpc.BadRequest` detail naming the field, and `metadata` keys `limit` (the limit's
+    config name, for example `max_prompt_messages`) and `limit_value` (its value). Nothing was
+    sent upstream.
+    """
+    ERROR_REASON_OVERLOADED: _ErrorReason.ValueType  # 19
+    """This server is at its cap of concurrent calls (in total or for the provider) and sheds the
+    call at once instead of queueing it. Code RESOURCE_EXHAUSTED, with a `google.rpc.RetryInfo`
+    detail; retry later or on another replica.
+    """
+    ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN: _ErrorReason.ValueType  # 20
+    """An upstream URL the caller supplied (such as a customizable model's `server_url`) resolves
+    to an address the server's outbound allow-list forbids. Code PERMISSION_DENIED; nothing was
+    sent.
+    """
+    ERROR_REASON_CREDENTIAL_SET_NOT_FOUND: _ErrorReason.ValueType  # 21
+    """The request named a server-side credential set (`credential_set`) that this server does
+    not have. Code NOT_FOUND; `metadata` key `credential_set` holds the name asked for.
+    """
+    ERROR_REASON_SHUTTING_DOWN: _ErrorReason.ValueType  # 22
+    """The server is draining before it stops and takes no new calls, or it cut a call that
+    outlived the drain's grace period. Code UNAVAILABLE; retry on another replica.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a call failed, sent as the `reason` of the `google.rpc.ErrorInfo` detail that every
@@ -108,9 +148,9 @@ Code UNAVAILABLE, with a `google.rpc.RetryInfo` detail when the upstream said ho
 wait; safe to retry.
 """
 ERROR_REASON_INVOKE_RATE_LIMIT: ErrorReason.ValueType  # 3
-"""The upstream rate-limited the credentials or their quota is exhausted. Code
-RESOURCE_EXHAUSTED, with a `google.rpc.RetryInfo` detail when the upstream said how long
-to wait.
+"""The upstream rate-limited the credentials for now. Code RESOURCE_EXHAUSTED, with a
+`google.rpc.RetryInfo` detail when the upstream said how long to wait; retryable. A quota
+that is spent for good is INVOKE_QUOTA_EXCEEDED.
 """
 ERROR_REASON_INVOKE_AUTHORIZATION: ErrorReason.ValueType  # 4
 """The upstream refused the credentials (invalid key, revoked key, no access to the model).
@@ -157,5 +197,45 @@ a `google.rpc.BadRequest` detail naming the field.
 ERROR_REASON_INTERNAL: ErrorReason.ValueType  # 14
 """A fault inside the runtime or a provider implementation (a bug, not something the caller
 or the upstream did). Code INTERNAL. Please report it with the request id.
+"""
+ERROR_REASON_INVOKE_QUOTA_EXCEEDED: ErrorReason.ValueType  # 15
+"""The credentials' quota, credit or spend limit at the upstream is used up: waiting will not
+help, only a bigger budget or other credentials will. Code RESOURCE_EXHAUSTED, never with
+a `google.rpc.RetryInfo`; not retryable. Clients that know only INVOKE_RATE_LIMIT should
+treat it as one that must not be retried.
+"""
+ERROR_REASON_UNAUTHENTICATED: ErrorReason.ValueType  # 16
+"""The caller's own API key to this service is missing or wrong (the `authorization: Bearer`
+metadata). Code UNAUTHENTICATED. Not about the upstream's credentials: an upstream that
+refuses those is INVOKE_AUTHORIZATION.
+"""
+ERROR_REASON_PERMISSION_DENIED: ErrorReason.ValueType  # 17
+"""The caller's API key is valid but may not use this provider, model or credential set. Code
+PERMISSION_DENIED; `metadata` names the `provider` and `model` asked for.
+"""
+ERROR_REASON_LIMIT_EXCEEDED: ErrorReason.ValueType  # 18
+"""The request exceeds a limit this service is configured with (prompt messages, audio bytes,
+texts per embedding call, message size). Code INVALID_ARGUMENT, with a
+`google.rpc.BadRequest` detail naming the field, and `metadata` keys `limit` (the limit's
+config name, for example `max_prompt_messages`) and `limit_value` (its value). Nothing was
+sent upstream.
+"""
+ERROR_REASON_OVERLOADED: ErrorReason.ValueType  # 19
+"""This server is at its cap of concurrent calls (in total or for the provider) and sheds the
+call at once instead of queueing it. Code RESOURCE_EXHAUSTED, with a `google.rpc.RetryInfo`
+detail; retry later or on another replica.
+"""
+ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN: ErrorReason.ValueType  # 20
+"""An upstream URL the caller supplied (such as a customizable model's `server_url`) resolves
+to an address the server's outbound allow-list forbids. Code PERMISSION_DENIED; nothing was
+sent.
+"""
+ERROR_REASON_CREDENTIAL_SET_NOT_FOUND: ErrorReason.ValueType  # 21
+"""The request named a server-side credential set (`credential_set`) that this server does
+not have. Code NOT_FOUND; `metadata` key `credential_set` holds the name asked for.
+"""
+ERROR_REASON_SHUTTING_DOWN: ErrorReason.ValueType  # 22
+"""The server is draining before it stops and takes no new calls, or it cut a call that
+outlived the drain's grace period. Code UNAVAILABLE; retry on another replica.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

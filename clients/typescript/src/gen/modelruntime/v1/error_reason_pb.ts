@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file modelruntime/v1/error_reason.proto.
  */
 export const file_modelruntime_v1_error_reason: GenFile = /*@__PURE__*/
-  fileDesc("CiJtb2RlbHJ1bnRpbWUvdjEvZXJyb3JfcmVhc29uLnByb3RvEg9tb2RlbHJ1bnRpbWUudjEquQQKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEigKJEVSUk9SX1JFQVNPTl9JTlZPS0VfQ09OTkVDVElPTl9FUlJPUhABEioKJkVSUk9SX1JFQVNPTl9JTlZPS0VfU0VSVkVSX1VOQVZBSUxBQkxFEAISIgoeRVJST1JfUkVBU09OX0lOVk9LRV9SQVRFX0xJTUlUEAMSJQohRVJST1JfUkVBU09OX0lOVk9LRV9BVVRIT1JJWkFUSU9OEAQSIwofRVJST1JfUkVBU09OX0lOVk9LRV9CQURfUkVRVUVTVBAFEh8KG0VSUk9SX1JFQVNPTl9JTlZPS0VfVElNRU9VVBAGEiwKKEVSUk9SX1JFQVNPTl9DUkVERU5USUFMU19WQUxJREFURV9GQUlMRUQQBxIjCh9FUlJPUl9SRUFTT05fUFJPVklERVJfTk9UX0ZPVU5EEAgSIAocRVJST1JfUkVBU09OX01PREVMX05PVF9GT1VORBAJEikKJUVSUk9SX1JFQVNPTl9NT0RFTF9UWVBFX05PVF9TVVBQT1JURUQQChIiCh5FUlJPUl9SRUFTT05fSU5WQUxJRF9QQVJBTUVURVIQCxIkCiBFUlJPUl9SRUFTT05fSU5WQUxJRF9DUkVERU5USUFMUxAMEiAKHEVSUk9SX1JFQVNPTl9JTlZBTElEX1JFUVVFU1QQDRIZChVFUlJPUl9SRUFTT05fSU5URVJOQUwQDmIGcHJvdG8z");
+  fileDesc("CiJtb2RlbHJ1bnRpbWUvdjEvZXJyb3JfcmVhc29uLnByb3RvEg9tb2RlbHJ1bnRpbWUudjEq3QYKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEigKJEVSUk9SX1JFQVNPTl9JTlZPS0VfQ09OTkVDVElPTl9FUlJPUhABEioKJkVSUk9SX1JFQVNPTl9JTlZPS0VfU0VSVkVSX1VOQVZBSUxBQkxFEAISIgoeRVJST1JfUkVBU09OX0lOVk9LRV9SQVRFX0xJTUlUEAMSJQohRVJST1JfUkVBU09OX0lOVk9LRV9BVVRIT1JJWkFUSU9OEAQSIwofRVJST1JfUkVBU09OX0lOVk9LRV9CQURfUkVRVUVTVBAFEh8KG0VSUk9SX1JFQVNPTl9JTlZPS0VfVElNRU9VVBAGEiwKKEVSUk9SX1JFQVNPTl9DUkVERU5USUFMU19WQUxJREFURV9GQUlMRUQQBxIjCh9FUlJPUl9SRUFTT05fUFJPVklERVJfTk9UX0ZPVU5EEAgSIAocRVJST1JfUkVBU09OX01PREVMX05PVF9GT1VORBAJEikKJUVSUk9SX1JFQVNPTl9NT0RFTF9UWVBFX05PVF9TVVBQT1JURUQQChIiCh5FUlJPUl9SRUFTT05fSU5WQUxJRF9QQVJBTUVURVIQCxIkCiBFUlJPUl9SRUFTT05fSU5WQUxJRF9DUkVERU5USUFMUxAMEiAKHEVSUk9SX1JFQVNPTl9JTlZBTElEX1JFUVVFU1QQDRIZChVFUlJPUl9SRUFTT05fSU5URVJOQUwQDhImCiJFUlJPUl9SRUFTT05fSU5WT0tFX1FVT1RBX0VYQ0VFREVEEA8SIAocRVJST1JfUkVBU09OX1VOQVVUSEVOVElDQVRFRBAQEiIKHkVSUk9SX1JFQVNPTl9QRVJNSVNTSU9OX0RFTklFRBAREh8KG0VSUk9SX1JFQVNPTl9MSU1JVF9FWENFRURFRBASEhsKF0VSUk9SX1JFQVNPTl9PVkVSTE9BREVEEBMSKwonRVJST1JfUkVBU09OX1VQU1RSRUFNX0FERFJFU1NfRk9SQklEREVOEBQSKQolRVJST1JfUkVBU09OX0NSRURFTlRJQUxfU0VUX05PVF9GT1VORBAVEh4KGkVSUk9SX1JFQVNPTl9TSFVUVElOR19ET1dOEBZiBnByb3RvMw");
 
 /**
  * Why a call failed, sent as the `reason` of the `google.rpc.ErrorInfo` detail that every
@@ -49,9 +49,9 @@ export enum ErrorReason {
   INVOKE_SERVER_UNAVAILABLE = 2,
 
   /**
-   * The upstream rate-limited the credentials or their quota is exhausted. Code
-   * RESOURCE_EXHAUSTED, with a `google.rpc.RetryInfo` detail when the upstream said how long
-   * to wait.
+   * The upstream rate-limited the credentials for now. Code RESOURCE_EXHAUSTED, with a
+   * `google.rpc.RetryInfo` detail when the upstream said how long to wait; retryable. A quota
+   * that is spent for good is INVOKE_QUOTA_EXCEEDED.
    *
    * @generated from enum value: ERROR_REASON_INVOKE_RATE_LIMIT = 3;
    */
@@ -148,6 +148,78 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_INTERNAL = 14;
    */
   INTERNAL = 14,
+
+  /**
+   * The credentials' quota, credit or spend limit at the upstream is used up: waiting will not
+   * help, only a bigger budget or other credentials will. Code RESOURCE_EXHAUSTED, never with
+   * a `google.rpc.RetryInfo`; not retryable. Clients that know only INVOKE_RATE_LIMIT should
+   * treat it as one that must not be retried.
+   *
+   * @generated from enum value: ERROR_REASON_INVOKE_QUOTA_EXCEEDED = 15;
+   */
+  INVOKE_QUOTA_EXCEEDED = 15,
+
+  /**
+   * The caller's own API key to this service is missing or wrong (the `authorization: Bearer`
+   * metadata). Code UNAUTHENTICATED. Not about the upstream's credentials: an upstream that
+   * refuses those is INVOKE_AUTHORIZATION.
+   *
+   * @generated from enum value: ERROR_REASON_UNAUTHENTICATED = 16;
+   */
+  UNAUTHENTICATED = 16,
+
+  /**
+   * The caller's API key is valid but may not use this provider, model or credential set. Code
+   * PERMISSION_DENIED; `metadata` names the `provider` and `model` asked for.
+   *
+   * @generated from enum value: ERROR_REASON_PERMISSION_DENIED = 17;
+   */
+  PERMISSION_DENIED = 17,
+
+  /**
+   * The request exceeds a limit this service is configured with (prompt messages, audio bytes,
+   * texts per embedding call, message size). Code INVALID_ARGUMENT, with a
+   * `google.rpc.BadRequest` detail naming the field, and `metadata` keys `limit` (the limit's
+   * config name, for example `max_prompt_messages`) and `limit_value` (its value). Nothing was
+   * sent upstream.
+   *
+   * @generated from enum value: ERROR_REASON_LIMIT_EXCEEDED = 18;
+   */
+  LIMIT_EXCEEDED = 18,
+
+  /**
+   * This server is at its cap of concurrent calls (in total or for the provider) and sheds the
+   * call at once instead of queueing it. Code RESOURCE_EXHAUSTED, with a `google.rpc.RetryInfo`
+   * detail; retry later or on another replica.
+   *
+   * @generated from enum value: ERROR_REASON_OVERLOADED = 19;
+   */
+  OVERLOADED = 19,
+
+  /**
+   * An upstream URL the caller supplied (such as a customizable model's `server_url`) resolves
+   * to an address the server's outbound allow-list forbids. Code PERMISSION_DENIED; nothing was
+   * sent.
+   *
+   * @generated from enum value: ERROR_REASON_UPSTREAM_ADDRESS_FORBIDDEN = 20;
+   */
+  UPSTREAM_ADDRESS_FORBIDDEN = 20,
+
+  /**
+   * The request named a server-side credential set (`credential_set`) that this server does
+   * not have. Code NOT_FOUND; `metadata` key `credential_set` holds the name asked for.
+   *
+   * @generated from enum value: ERROR_REASON_CREDENTIAL_SET_NOT_FOUND = 21;
+   */
+  CREDENTIAL_SET_NOT_FOUND = 21,
+
+  /**
+   * The server is draining before it stops and takes no new calls, or it cut a call that
+   * outlived the drain's grace period. Code UNAVAILABLE; retry on another replica.
+   *
+   * @generated from enum value: ERROR_REASON_SHUTTING_DOWN = 22;
+   */
+  SHUTTING_DOWN = 22,
 }
 
 /**

@@ -1,0 +1,54 @@
+"""Real servers with security settings, one per test module or test (the session's server in
+tests/conftest.py has none). They serve only the fake provider and the test-only providers, so
+these tests depend on nothing but the SDK and the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TEST_PROVIDERS, ServerThread
+
+from modelruntime.client import ModelRuntimeClient
+from server.config import ServerConfig
+
+FAKE_PROVIDER = Path(__file__).parents[2] / "providers" / "fake"
+CALL_TIMEOUT = 10.0
+
+
+def security_config(**settings: Any) -> ServerConfig:
+    return ServerConfig.model_validate(
+        {
+            "address": "127.0.0.1:0",
+            "include_builtin_providers": False,
+            "provider_paths": [FAKE_PROVIDER, TEST_PROVIDERS],
+            "sync_workers": 4,
+            **settings,
+        }
+    )
+
+
+@contextmanager
+def serving(**settings: Any) -> Iterator[ServerThread]:
+    """A real server on a free loopback port with these config settings, stopped afterwards."""
+    thread = ServerThread(security_config(**settings)).start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_server() -> Iterator[ServerThread]:
+    """A server with the default (off) security settings."""
+    with serving() as thread:
+        yield thread
+
+
+@pytest.fixture(scope="module")
+def plain_client(plain_server: ServerThread) -> Iterator[ModelRuntimeClient]:
+    with ModelRuntimeClient(plain_server.address, default_timeout=CALL_TIMEOUT) as client:
+        yield client
