@@ -1,0 +1,1 @@
+"""Wire formats that several providers speak, written once (see `openai_wire`)."""

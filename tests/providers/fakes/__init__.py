@@ -1,0 +1,1 @@
+"""Fakes of upstream wire protocols, scriptable per test (built on ../upstream.py)."""
