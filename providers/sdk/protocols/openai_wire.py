@@ -110,6 +110,7 @@ __all__ = [
     "embeddings_from_response",
     "embeddings_request_body",
     "error_check",
+    "error_message",
     "in_band_error",
     "message_to_wire",
     "messages_to_wire",
@@ -759,6 +760,12 @@ def parse_error(body: Any, text: str = "") -> WireError:
     if "message" in body:
         return _error_fields(body, text)
     return WireError(message=text)
+
+
+def error_message(body: Any, text: str = "") -> str:
+    """The message of an error body of any of the family's shapes (see `parse_error`), with the
+    vendor's code when the message does not say it."""
+    return parse_error(body, text).describe()
 
 
 def _error_fields(fields: Mapping[str, Any], text: str) -> WireError:
