@@ -47,7 +47,7 @@ import base64
 import binascii
 import json
 import sys
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,7 @@ __all__ = [
     "ChatStreamParser",
     "CompletionStreamParser",
     "Dialect",
+    "EventReader",
     "WireError",
     "auth_headers",
     "chat_request_body",
@@ -118,6 +119,7 @@ __all__ = [
     "response_format_to_wire",
     "result_from_chat_completion",
     "result_from_text_completion",
+    "sse_data_events",
     "stream_chat",
     "stream_completion",
     "tools_to_wire",
@@ -653,30 +655,50 @@ class CompletionStreamParser(_StreamParser):
         return AssistantPromptMessageDelta(content=_text(choice.get("text")))
 
 
+# Reads a stream's events as (data, event name) pairs; the default is SSE (`sse_data_events`).
+# A provider whose servers frame their streams another way passes its own reader.
+EventReader = Callable[[httpx.Response], AsyncIterator[tuple[str, str]]]
+
+
+async def sse_data_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """The (data, event name) of each SSE event; the name is "" for plain `data:` events."""
+    async for event in sse_events(response):
+        yield event.data, event.event if event.event != "message" else ""
+
+
 async def stream_chat(
-    response: httpx.Response, *, model: str, dialect: Dialect = OPENAI
+    response: httpx.Response,
+    *,
+    model: str,
+    dialect: Dialect = OPENAI,
+    parser: ChatStreamParser | None = None,
+    events: EventReader = sse_data_events,
 ) -> AsyncIterator[LLMResultChunk]:
-    """The chunks of an open `/chat/completions` stream, one per upstream delta."""
-    async for chunk in _stream(
-        response, ChatStreamParser(model, dialect), result_from_chat_completion
-    ):
+    """The chunks of an open `/chat/completions` stream, one per upstream delta. `parser` may
+    be a ChatStreamParser subclass that reads more of each delta."""
+    parser = parser or ChatStreamParser(model, dialect)
+    async for chunk in _stream(response, parser, result_from_chat_completion, events):
         yield chunk
 
 
 async def stream_completion(
-    response: httpx.Response, *, model: str, dialect: Dialect = OPENAI
+    response: httpx.Response,
+    *,
+    model: str,
+    dialect: Dialect = OPENAI,
+    events: EventReader = sse_data_events,
 ) -> AsyncIterator[LLMResultChunk]:
     """The chunks of an open legacy `/completions` stream, one per upstream delta."""
 
     def read(body: Any, model: str, dialect: Dialect) -> LLMResult:
         return result_from_text_completion(body, model)
 
-    async for chunk in _stream(response, CompletionStreamParser(model, dialect), read):
+    async for chunk in _stream(response, CompletionStreamParser(model, dialect), read, events):
         yield chunk
 
 
 async def _stream(
-    response: httpx.Response, parser: _StreamParser, read_whole: Any
+    response: httpx.Response, parser: _StreamParser, read_whole: Any, events: EventReader
 ) -> AsyncIterator[LLMResultChunk]:
     if _is_json(response):
         # The server ignored `stream` (or reports an error with a 200): one whole answer.
@@ -684,8 +706,8 @@ async def _stream(
             body = json.loads(await response.aread())
         yield _whole_answer_chunk(read_whole(body, parser.model, parser.dialect))
         return
-    async for event in sse_events(response):
-        chunk = parser.feed(event.data, event.event if event.event != "message" else "")
+    async for data, event in events(response):
+        chunk = parser.feed(data, event)
         if chunk is not None:
             yield chunk
         elif parser.done:
