@@ -110,18 +110,25 @@ _STATUS_BY_ERROR: dict[
 }
 
 
-def status_for(exc: errors.ModelRuntimeError) -> grpc.Status:
-    """The gRPC status, with details in the `grpc-status-details-bin` trailer, for `exc`."""
+def code_and_reason(exc: errors.ModelRuntimeError) -> tuple[grpc.StatusCode, str]:
+    """The gRPC code and the ErrorInfo reason (`INVOKE_RATE_LIMIT`) of `exc`, as the status
+    says them; logs, metrics and traces report these."""
     code, reason = next(
         _STATUS_BY_ERROR[cls] for cls in type(exc).__mro__ if cls in _STATUS_BY_ERROR
     )
+    return code, error_reason_pb2.ErrorReason.Name(reason).removeprefix(_PREFIX)
+
+
+def status_for(exc: errors.ModelRuntimeError) -> grpc.Status:
+    """The gRPC status, with details in the `grpc-status-details-bin` trailer, for `exc`."""
+    code, reason = code_and_reason(exc)
     metadata = {
         key: value for key, value in (("provider", exc.provider), ("model", exc.model)) if value
     }
     metadata.update(_reason_metadata(exc))
     details = [
         error_details_pb2.ErrorInfo(
-            reason=error_reason_pb2.ErrorReason.Name(reason).removeprefix(_PREFIX),
+            reason=reason,
             domain=DOMAIN,
             metadata=metadata,
         )
