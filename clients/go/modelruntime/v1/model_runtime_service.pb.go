@@ -278,7 +278,12 @@ type GetModelSchemaRequest struct {
 	// The model's identifier.
 	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
 	// The model's credentials; needed only for customizable models.
-	Credentials   map[string]string `protobuf:"bytes,4,rep,name=credentials,proto3" json:"credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Credentials map[string]string `protobuf:"bytes,4,rep,name=credentials,proto3" json:"credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,5,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -341,6 +346,13 @@ func (x *GetModelSchemaRequest) GetCredentials() map[string]string {
 	return nil
 }
 
+func (x *GetModelSchemaRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
+}
+
 // One model's schema.
 type GetModelSchemaResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -393,7 +405,12 @@ type ValidateProviderCredentialsRequest struct {
 	// The provider's identifier.
 	Provider string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
 	// The credentials, keyed by the variables of the provider's credential form.
-	Credentials   map[string]string `protobuf:"bytes,2,rep,name=credentials,proto3" json:"credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Credentials map[string]string `protobuf:"bytes,2,rep,name=credentials,proto3" json:"credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,3,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -440,6 +457,13 @@ func (x *ValidateProviderCredentialsRequest) GetCredentials() map[string]string 
 		return x.Credentials
 	}
 	return nil
+}
+
+func (x *ValidateProviderCredentialsRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
 }
 
 // The credentials worked.
@@ -499,7 +523,12 @@ type ValidateModelCredentialsRequest struct {
 	// The model's identifier.
 	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
 	// The credentials, keyed by the variables of the model's credential form.
-	Credentials   map[string]string `protobuf:"bytes,4,rep,name=credentials,proto3" json:"credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Credentials map[string]string `protobuf:"bytes,4,rep,name=credentials,proto3" json:"credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,5,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +589,13 @@ func (x *ValidateModelCredentialsRequest) GetCredentials() map[string]string {
 		return x.Credentials
 	}
 	return nil
+}
+
+func (x *ValidateModelCredentialsRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
 }
 
 // The credentials worked.
@@ -629,7 +665,12 @@ type InvokeLLMRequest struct {
 	// Sequences at which generation stops; the matched text is not returned.
 	Stop []string `protobuf:"bytes,7,rep,name=stop,proto3" json:"stop,omitempty"`
 	// An id of the end user, passed to the upstream for abuse tracking.
-	User          string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,9,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -720,6 +761,13 @@ func (x *InvokeLLMRequest) GetUser() string {
 	return ""
 }
 
+func (x *InvokeLLMRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
+}
+
 // A whole LLM answer.
 type InvokeLLMResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -785,7 +833,12 @@ type StreamLLMRequest struct {
 	// Sequences at which generation stops; the matched text is not returned.
 	Stop []string `protobuf:"bytes,7,rep,name=stop,proto3" json:"stop,omitempty"`
 	// An id of the end user, passed to the upstream for abuse tracking.
-	User          string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,9,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -876,6 +929,13 @@ func (x *StreamLLMRequest) GetUser() string {
 	return ""
 }
 
+func (x *StreamLLMRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
+}
+
 // One or more consecutive chunks of a streamed answer.
 type StreamLLMResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -936,7 +996,12 @@ type GetLLMNumTokensRequest struct {
 	// The conversation to count.
 	PromptMessages []*PromptMessage `protobuf:"bytes,4,rep,name=prompt_messages,json=promptMessages,proto3" json:"prompt_messages,omitempty"`
 	// Tools whose definitions count towards the prompt.
-	Tools         []*PromptMessageTool `protobuf:"bytes,5,rep,name=tools,proto3" json:"tools,omitempty"`
+	Tools []*PromptMessageTool `protobuf:"bytes,5,rep,name=tools,proto3" json:"tools,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,6,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1006,6 +1071,13 @@ func (x *GetLLMNumTokensRequest) GetTools() []*PromptMessageTool {
 	return nil
 }
 
+func (x *GetLLMNumTokensRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
+}
+
 // A prompt's token count.
 type GetLLMNumTokensResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1066,7 +1138,12 @@ type InvokeTextEmbeddingRequest struct {
 	// An id of the end user, passed to the upstream for abuse tracking.
 	User string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
 	// Whether the texts are documents or queries.
-	InputType     EmbeddingInputType `protobuf:"varint,6,opt,name=input_type,json=inputType,proto3,enum=modelruntime.v1.EmbeddingInputType" json:"input_type,omitempty"`
+	InputType EmbeddingInputType `protobuf:"varint,6,opt,name=input_type,json=inputType,proto3,enum=modelruntime.v1.EmbeddingInputType" json:"input_type,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,7,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1141,6 +1218,13 @@ func (x *InvokeTextEmbeddingRequest) GetInputType() EmbeddingInputType {
 		return x.InputType
 	}
 	return EmbeddingInputType_EMBEDDING_INPUT_TYPE_UNSPECIFIED
+}
+
+func (x *InvokeTextEmbeddingRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
 }
 
 // One text's embedding.
@@ -1363,7 +1447,12 @@ type GetTextEmbeddingNumTokensRequest struct {
 	// The credentials.
 	Credentials map[string]string `protobuf:"bytes,3,rep,name=credentials,proto3" json:"credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The texts to count.
-	Texts         []string `protobuf:"bytes,4,rep,name=texts,proto3" json:"texts,omitempty"`
+	Texts []string `protobuf:"bytes,4,rep,name=texts,proto3" json:"texts,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,5,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1424,6 +1513,13 @@ func (x *GetTextEmbeddingNumTokensRequest) GetTexts() []string {
 		return x.Texts
 	}
 	return nil
+}
+
+func (x *GetTextEmbeddingNumTokensRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
 }
 
 // The texts' token counts.
@@ -1490,7 +1586,12 @@ type InvokeRerankRequest struct {
 	// At most this many documents are returned; unset returns all.
 	TopN *int32 `protobuf:"varint,7,opt,name=top_n,json=topN,proto3,oneof" json:"top_n,omitempty"`
 	// An id of the end user, passed to the upstream for abuse tracking.
-	User          string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,9,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1577,6 +1678,13 @@ func (x *InvokeRerankRequest) GetTopN() int32 {
 func (x *InvokeRerankRequest) GetUser() string {
 	if x != nil {
 		return x.User
+	}
+	return ""
+}
+
+func (x *InvokeRerankRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
 	}
 	return ""
 }
@@ -1714,7 +1822,12 @@ type InvokeSpeech2TextRequest struct {
 	// The file's name; its extension tells the upstream the format (for example `audio.mp3`).
 	Filename string `protobuf:"bytes,5,opt,name=filename,proto3" json:"filename,omitempty"`
 	// An id of the end user, passed to the upstream for abuse tracking.
-	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,7,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1791,6 +1904,13 @@ func (x *InvokeSpeech2TextRequest) GetUser() string {
 	return ""
 }
 
+func (x *InvokeSpeech2TextRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
+}
+
 // The transcript.
 type InvokeSpeech2TextResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1851,7 +1971,12 @@ type InvokeTTSRequest struct {
 	// The voice (one of the model's `voices[].mode`); empty takes the model's default voice.
 	Voice string `protobuf:"bytes,5,opt,name=voice,proto3" json:"voice,omitempty"`
 	// An id of the end user, passed to the upstream for abuse tracking.
-	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,7,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1928,6 +2053,13 @@ func (x *InvokeTTSRequest) GetUser() string {
 	return ""
 }
 
+func (x *InvokeTTSRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
+}
+
 // A piece of synthesised audio.
 type InvokeTTSResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1995,7 +2127,12 @@ type InvokeModerationRequest struct {
 	// The text to check.
 	Text string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
 	// An id of the end user, passed to the upstream for abuse tracking.
-	User          string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	// The name of a credential set configured on the server, used instead of `credentials`
+	// (send one or the other). The server holds the set's secret values; they never leave it.
+	// Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+	// PERMISSION_DENIED when the caller's API key may not use it.
+	CredentialSet string `protobuf:"bytes,6,opt,name=credential_set,json=credentialSet,proto3" json:"credential_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2065,6 +2202,13 @@ func (x *InvokeModerationRequest) GetUser() string {
 	return ""
 }
 
+func (x *InvokeModerationRequest) GetCredentialSet() string {
+	if x != nil {
+		return x.CredentialSet
+	}
+	return ""
+}
+
 // The moderation verdict.
 type InvokeModerationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2126,21 +2270,23 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\n" +
 	"model_type\x18\x02 \x01(\x0e2\x1a.modelruntime.v1.ModelTypeR\tmodelType\"L\n" +
 	"\x12ListModelsResponse\x126\n" +
-	"\x06models\x18\x01 \x03(\v2\x1e.modelruntime.v1.AIModelEntityR\x06models\"\x9f\x02\n" +
+	"\x06models\x18\x01 \x03(\v2\x1e.modelruntime.v1.AIModelEntityR\x06models\"\xc6\x02\n" +
 	"\x15GetModelSchemaRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x129\n" +
 	"\n" +
 	"model_type\x18\x02 \x01(\x0e2\x1a.modelruntime.v1.ModelTypeR\tmodelType\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12Y\n" +
-	"\vcredentials\x18\x04 \x03(\v27.modelruntime.v1.GetModelSchemaRequest.CredentialsEntryR\vcredentials\x1a>\n" +
+	"\vcredentials\x18\x04 \x03(\v27.modelruntime.v1.GetModelSchemaRequest.CredentialsEntryR\vcredentials\x12%\n" +
+	"\x0ecredential_set\x18\x05 \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
 	"\x16GetModelSchemaResponse\x12A\n" +
-	"\fmodel_schema\x18\x01 \x01(\v2\x1e.modelruntime.v1.AIModelEntityR\vmodelSchema\"\xe8\x01\n" +
+	"\fmodel_schema\x18\x01 \x01(\v2\x1e.modelruntime.v1.AIModelEntityR\vmodelSchema\"\x8f\x02\n" +
 	"\"ValidateProviderCredentialsRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12f\n" +
-	"\vcredentials\x18\x02 \x03(\v2D.modelruntime.v1.ValidateProviderCredentialsRequest.CredentialsEntryR\vcredentials\x1a>\n" +
+	"\vcredentials\x18\x02 \x03(\v2D.modelruntime.v1.ValidateProviderCredentialsRequest.CredentialsEntryR\vcredentials\x12%\n" +
+	"\x0ecredential_set\x18\x03 \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xce\x01\n" +
@@ -2148,13 +2294,14 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\vcredentials\x18\x01 \x03(\v2E.modelruntime.v1.ValidateProviderCredentialsResponse.CredentialsEntryR\vcredentials\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xda\x02\n" +
 	"\x1fValidateModelCredentialsRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x129\n" +
 	"\n" +
 	"model_type\x18\x02 \x01(\x0e2\x1a.modelruntime.v1.ModelTypeR\tmodelType\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12c\n" +
-	"\vcredentials\x18\x04 \x03(\v2A.modelruntime.v1.ValidateModelCredentialsRequest.CredentialsEntryR\vcredentials\x1a>\n" +
+	"\vcredentials\x18\x04 \x03(\v2A.modelruntime.v1.ValidateModelCredentialsRequest.CredentialsEntryR\vcredentials\x12%\n" +
+	"\x0ecredential_set\x18\x05 \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x01\n" +
@@ -2162,7 +2309,7 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\vcredentials\x18\x01 \x03(\v2B.modelruntime.v1.ValidateModelCredentialsResponse.CredentialsEntryR\vcredentials\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf4\x04\n" +
 	"\x10InvokeLLMRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12T\n" +
@@ -2171,7 +2318,8 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\x10model_parameters\x18\x05 \x03(\v26.modelruntime.v1.InvokeLLMRequest.ModelParametersEntryR\x0fmodelParameters\x128\n" +
 	"\x05tools\x18\x06 \x03(\v2\".modelruntime.v1.PromptMessageToolR\x05tools\x12\x12\n" +
 	"\x04stop\x18\a \x03(\tR\x04stop\x12\x12\n" +
-	"\x04user\x18\b \x01(\tR\x04user\x1a>\n" +
+	"\x04user\x18\b \x01(\tR\x04user\x12%\n" +
+	"\x0ecredential_set\x18\t \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1ac\n" +
@@ -2179,7 +2327,7 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\x05value\x18\x02 \x01(\v2\x1f.modelruntime.v1.ParameterValueR\x05value:\x028\x01\"G\n" +
 	"\x11InvokeLLMResponse\x122\n" +
-	"\x06result\x18\x01 \x01(\v2\x1a.modelruntime.v1.LLMResultR\x06result\"\xcd\x04\n" +
+	"\x06result\x18\x01 \x01(\v2\x1a.modelruntime.v1.LLMResultR\x06result\"\xf4\x04\n" +
 	"\x10StreamLLMRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12T\n" +
@@ -2188,7 +2336,8 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\x10model_parameters\x18\x05 \x03(\v26.modelruntime.v1.StreamLLMRequest.ModelParametersEntryR\x0fmodelParameters\x128\n" +
 	"\x05tools\x18\x06 \x03(\v2\".modelruntime.v1.PromptMessageToolR\x05tools\x12\x12\n" +
 	"\x04stop\x18\a \x03(\tR\x04stop\x12\x12\n" +
-	"\x04user\x18\b \x01(\tR\x04user\x1a>\n" +
+	"\x04user\x18\b \x01(\tR\x04user\x12%\n" +
+	"\x0ecredential_set\x18\t \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1ac\n" +
@@ -2196,19 +2345,20 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\x05value\x18\x02 \x01(\v2\x1f.modelruntime.v1.ParameterValueR\x05value:\x028\x01\"L\n" +
 	"\x11StreamLLMResponse\x127\n" +
-	"\x06chunks\x18\x01 \x03(\v2\x1f.modelruntime.v1.LLMResultChunkR\x06chunks\"\xe9\x02\n" +
+	"\x06chunks\x18\x01 \x03(\v2\x1f.modelruntime.v1.LLMResultChunkR\x06chunks\"\x90\x03\n" +
 	"\x16GetLLMNumTokensRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12Z\n" +
 	"\vcredentials\x18\x03 \x03(\v28.modelruntime.v1.GetLLMNumTokensRequest.CredentialsEntryR\vcredentials\x12G\n" +
 	"\x0fprompt_messages\x18\x04 \x03(\v2\x1e.modelruntime.v1.PromptMessageR\x0epromptMessages\x128\n" +
-	"\x05tools\x18\x05 \x03(\v2\".modelruntime.v1.PromptMessageToolR\x05tools\x1a>\n" +
+	"\x05tools\x18\x05 \x03(\v2\".modelruntime.v1.PromptMessageToolR\x05tools\x12%\n" +
+	"\x0ecredential_set\x18\x06 \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"8\n" +
 	"\x17GetLLMNumTokensResponse\x12\x1d\n" +
 	"\n" +
-	"num_tokens\x18\x01 \x01(\x03R\tnumTokens\"\xdc\x02\n" +
+	"num_tokens\x18\x01 \x01(\x03R\tnumTokens\"\x83\x03\n" +
 	"\x1aInvokeTextEmbeddingRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12^\n" +
@@ -2216,7 +2366,8 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\x05texts\x18\x04 \x03(\tR\x05texts\x12\x12\n" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12B\n" +
 	"\n" +
-	"input_type\x18\x06 \x01(\x0e2#.modelruntime.v1.EmbeddingInputTypeR\tinputType\x1a>\n" +
+	"input_type\x18\x06 \x01(\x0e2#.modelruntime.v1.EmbeddingInputTypeR\tinputType\x12%\n" +
+	"\x0ecredential_set\x18\a \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"#\n" +
@@ -2238,18 +2389,19 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\n" +
 	"embeddings\x18\x02 \x03(\v2\x1a.modelruntime.v1.EmbeddingR\n" +
 	"embeddings\x125\n" +
-	"\x05usage\x18\x03 \x01(\v2\x1f.modelruntime.v1.EmbeddingUsageR\x05usage\"\x90\x02\n" +
+	"\x05usage\x18\x03 \x01(\v2\x1f.modelruntime.v1.EmbeddingUsageR\x05usage\"\xb7\x02\n" +
 	" GetTextEmbeddingNumTokensRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12d\n" +
 	"\vcredentials\x18\x03 \x03(\v2B.modelruntime.v1.GetTextEmbeddingNumTokensRequest.CredentialsEntryR\vcredentials\x12\x14\n" +
-	"\x05texts\x18\x04 \x03(\tR\x05texts\x1a>\n" +
+	"\x05texts\x18\x04 \x03(\tR\x05texts\x12%\n" +
+	"\x0ecredential_set\x18\x05 \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
 	"!GetTextEmbeddingNumTokensResponse\x12\x1d\n" +
 	"\n" +
-	"num_tokens\x18\x01 \x03(\x03R\tnumTokens\"\x84\x03\n" +
+	"num_tokens\x18\x01 \x03(\x03R\tnumTokens\"\xab\x03\n" +
 	"\x13InvokeRerankRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12W\n" +
@@ -2258,7 +2410,8 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\x04docs\x18\x05 \x03(\tR\x04docs\x12,\n" +
 	"\x0fscore_threshold\x18\x06 \x01(\x01H\x00R\x0escoreThreshold\x88\x01\x01\x12\x18\n" +
 	"\x05top_n\x18\a \x01(\x05H\x01R\x04topN\x88\x01\x01\x12\x12\n" +
-	"\x04user\x18\b \x01(\tR\x04user\x1a>\n" +
+	"\x04user\x18\b \x01(\tR\x04user\x12%\n" +
+	"\x0ecredential_set\x18\t \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x12\n" +
@@ -2270,38 +2423,41 @@ const file_modelruntime_v1_model_runtime_service_proto_rawDesc = "" +
 	"\x05score\x18\x03 \x01(\x01R\x05score\"a\n" +
 	"\x14InvokeRerankResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x123\n" +
-	"\x04docs\x18\x02 \x03(\v2\x1f.modelruntime.v1.RerankDocumentR\x04docs\"\xae\x02\n" +
+	"\x04docs\x18\x02 \x03(\v2\x1f.modelruntime.v1.RerankDocumentR\x04docs\"\xd5\x02\n" +
 	"\x18InvokeSpeech2TextRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\\\n" +
 	"\vcredentials\x18\x03 \x03(\v2:.modelruntime.v1.InvokeSpeech2TextRequest.CredentialsEntryR\vcredentials\x12\x12\n" +
 	"\x04file\x18\x04 \x01(\fR\x04file\x12\x1a\n" +
 	"\bfilename\x18\x05 \x01(\tR\bfilename\x12\x12\n" +
-	"\x04user\x18\x06 \x01(\tR\x04user\x1a>\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x12%\n" +
+	"\x0ecredential_set\x18\a \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"3\n" +
 	"\x19InvokeSpeech2TextResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result\"\xa7\x02\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\"\xce\x02\n" +
 	"\x10InvokeTTSRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12T\n" +
 	"\vcredentials\x18\x03 \x03(\v22.modelruntime.v1.InvokeTTSRequest.CredentialsEntryR\vcredentials\x12!\n" +
 	"\fcontent_text\x18\x04 \x01(\tR\vcontentText\x12\x14\n" +
 	"\x05voice\x18\x05 \x01(\tR\x05voice\x12\x12\n" +
-	"\x04user\x18\x06 \x01(\tR\x04user\x1a>\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x12%\n" +
+	"\x0ecredential_set\x18\a \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
 	"\x11InvokeTTSResponse\x12\x14\n" +
 	"\x05audio\x18\x01 \x01(\fR\x05audio\x12\x1b\n" +
-	"\tmime_type\x18\x02 \x01(\tR\bmimeType\"\x90\x02\n" +
+	"\tmime_type\x18\x02 \x01(\tR\bmimeType\"\xb7\x02\n" +
 	"\x17InvokeModerationRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12[\n" +
 	"\vcredentials\x18\x03 \x03(\v29.modelruntime.v1.InvokeModerationRequest.CredentialsEntryR\vcredentials\x12\x12\n" +
 	"\x04text\x18\x04 \x01(\tR\x04text\x12\x12\n" +
-	"\x04user\x18\x05 \x01(\tR\x04user\x1a>\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\x12%\n" +
+	"\x0ecredential_set\x18\x06 \x01(\tR\rcredentialSet\x1a>\n" +
 	"\x10CredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"2\n" +

@@ -43,7 +43,8 @@ const (
 // credentials, and invokes the six model types.
 //
 // Every call that names a provider and model takes the caller's `credentials` as a map of the
-// provider's credential form variables. Every failure is a `google.rpc.Status` whose details
+// provider's credential form variables, or instead the name of a `credential_set` the server
+// holds (see docs/operating/security.md). Every failure is a `google.rpc.Status` whose details
 // hold a `google.rpc.ErrorInfo` with domain `modelruntime.v1` and a reason from `ErrorReason`,
 // plus `google.rpc.RetryInfo` when the upstream said when to retry and `google.rpc.BadRequest`
 // when a field of the request was at fault.
@@ -261,7 +262,8 @@ func (c *modelRuntimeServiceClient) InvokeModeration(ctx context.Context, in *In
 // credentials, and invokes the six model types.
 //
 // Every call that names a provider and model takes the caller's `credentials` as a map of the
-// provider's credential form variables. Every failure is a `google.rpc.Status` whose details
+// provider's credential form variables, or instead the name of a `credential_set` the server
+// holds (see docs/operating/security.md). Every failure is a `google.rpc.Status` whose details
 // hold a `google.rpc.ErrorInfo` with domain `modelruntime.v1` and a reason from `ErrorReason`,
 // plus `google.rpc.RetryInfo` when the upstream said when to retry and `google.rpc.BadRequest`
 // when a field of the request was at fault.

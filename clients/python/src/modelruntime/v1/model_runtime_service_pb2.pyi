@@ -174,12 +174,19 @@ class GetModelSchemaRequest(_message.Message):
     MODEL_TYPE_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     CREDENTIALS_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model_type: _schema_pb2.ModelType.ValueType
     """The model's type."""
     model: _builtins.str
     """The model's identifier."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The model's credentials; needed only for customizable models."""
@@ -191,10 +198,11 @@ class GetModelSchemaRequest(_message.Message):
         model_type: _schema_pb2.ModelType.ValueType = ...,
         model: _builtins.str = ...,
         credentials: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "model", b"model", "model_type", b"model_type", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "model", b"model", "model_type", b"model_type", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -252,8 +260,15 @@ class ValidateProviderCredentialsRequest(_message.Message):
 
     PROVIDER_FIELD_NUMBER: _builtins.int
     CREDENTIALS_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials, keyed by the variables of the provider's credential form."""
@@ -263,10 +278,11 @@ class ValidateProviderCredentialsRequest(_message.Message):
         *,
         provider: _builtins.str = ...,
         credentials: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -348,12 +364,19 @@ class ValidateModelCredentialsRequest(_message.Message):
     MODEL_TYPE_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     CREDENTIALS_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model_type: _schema_pb2.ModelType.ValueType
     """The model's type."""
     model: _builtins.str
     """The model's identifier."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials, keyed by the variables of the model's credential form."""
@@ -365,10 +388,11 @@ class ValidateModelCredentialsRequest(_message.Message):
         model_type: _schema_pb2.ModelType.ValueType = ...,
         model: _builtins.str = ...,
         credentials: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "model", b"model", "model_type", b"model_type", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "model", b"model", "model_type", b"model_type", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -477,12 +501,19 @@ class InvokeLLMRequest(_message.Message):
     TOOLS_FIELD_NUMBER: _builtins.int
     STOP_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
     """The model's identifier."""
     user: _builtins.str
     """An id of the end user, passed to the upstream for abuse tracking."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials, keyed by the variables of the provider's (or the model's) credential form."""
@@ -516,10 +547,11 @@ class InvokeLLMRequest(_message.Message):
         tools: _abc.Iterable[_llm_pb2.PromptMessageTool] | None = ...,
         stop: _abc.Iterable[_builtins.str] | None = ...,
         user: _builtins.str = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "model", b"model", "model_parameters", b"model_parameters", "prompt_messages", b"prompt_messages", "provider", b"provider", "stop", b"stop", "tools", b"tools", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "model", b"model", "model_parameters", b"model_parameters", "prompt_messages", b"prompt_messages", "provider", b"provider", "stop", b"stop", "tools", b"tools", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -604,12 +636,19 @@ class StreamLLMRequest(_message.Message):
     TOOLS_FIELD_NUMBER: _builtins.int
     STOP_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
     """The model's identifier."""
     user: _builtins.str
     """An id of the end user, passed to the upstream for abuse tracking."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials, keyed by the variables of the provider's (or the model's) credential form."""
@@ -643,10 +682,11 @@ class StreamLLMRequest(_message.Message):
         tools: _abc.Iterable[_llm_pb2.PromptMessageTool] | None = ...,
         stop: _abc.Iterable[_builtins.str] | None = ...,
         user: _builtins.str = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "model", b"model", "model_parameters", b"model_parameters", "prompt_messages", b"prompt_messages", "provider", b"provider", "stop", b"stop", "tools", b"tools", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "model", b"model", "model_parameters", b"model_parameters", "prompt_messages", b"prompt_messages", "provider", b"provider", "stop", b"stop", "tools", b"tools", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -710,10 +750,17 @@ class GetLLMNumTokensRequest(_message.Message):
     CREDENTIALS_FIELD_NUMBER: _builtins.int
     PROMPT_MESSAGES_FIELD_NUMBER: _builtins.int
     TOOLS_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
     """The model's identifier."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials; some providers count tokens through their upstream."""
@@ -734,10 +781,11 @@ class GetLLMNumTokensRequest(_message.Message):
         credentials: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         prompt_messages: _abc.Iterable[_llm_pb2.PromptMessage] | None = ...,
         tools: _abc.Iterable[_llm_pb2.PromptMessageTool] | None = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "model", b"model", "prompt_messages", b"prompt_messages", "provider", b"provider", "tools", b"tools"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "model", b"model", "prompt_messages", b"prompt_messages", "provider", b"provider", "tools", b"tools"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -797,6 +845,7 @@ class InvokeTextEmbeddingRequest(_message.Message):
     TEXTS_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
     INPUT_TYPE_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
@@ -805,6 +854,12 @@ class InvokeTextEmbeddingRequest(_message.Message):
     """An id of the end user, passed to the upstream for abuse tracking."""
     input_type: Global___EmbeddingInputType.ValueType
     """Whether the texts are documents or queries."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials."""
@@ -822,10 +877,11 @@ class InvokeTextEmbeddingRequest(_message.Message):
         texts: _abc.Iterable[_builtins.str] | None = ...,
         user: _builtins.str = ...,
         input_type: Global___EmbeddingInputType.ValueType = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "input_type", b"input_type", "model", b"model", "provider", b"provider", "texts", b"texts", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "input_type", b"input_type", "model", b"model", "provider", b"provider", "texts", b"texts", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -965,10 +1021,17 @@ class GetTextEmbeddingNumTokensRequest(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     CREDENTIALS_FIELD_NUMBER: _builtins.int
     TEXTS_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
     """The model's identifier."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials."""
@@ -984,10 +1047,11 @@ class GetTextEmbeddingNumTokensRequest(_message.Message):
         model: _builtins.str = ...,
         credentials: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         texts: _abc.Iterable[_builtins.str] | None = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "model", b"model", "provider", b"provider", "texts", b"texts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "model", b"model", "provider", b"provider", "texts", b"texts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1051,6 +1115,7 @@ class InvokeRerankRequest(_message.Message):
     SCORE_THRESHOLD_FIELD_NUMBER: _builtins.int
     TOP_N_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
@@ -1063,6 +1128,12 @@ class InvokeRerankRequest(_message.Message):
     """At most this many documents are returned; unset returns all."""
     user: _builtins.str
     """An id of the end user, passed to the upstream for abuse tracking."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials."""
@@ -1082,10 +1153,11 @@ class InvokeRerankRequest(_message.Message):
         score_threshold: _builtins.float | None = ...,
         top_n: _builtins.int | None = ...,
         user: _builtins.str = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "_top_n", b"_top_n", "score_threshold", b"score_threshold", "top_n", b"top_n"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "_top_n", b"_top_n", "credentials", b"credentials", "docs", b"docs", "model", b"model", "provider", b"provider", "query", b"query", "score_threshold", b"score_threshold", "top_n", b"top_n", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold", "_top_n", b"_top_n", "credential_set", b"credential_set", "credentials", b"credentials", "docs", b"docs", "model", b"model", "provider", b"provider", "query", b"query", "score_threshold", b"score_threshold", "top_n", b"top_n", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__score_threshold: _TypeAlias = _typing.Literal["score_threshold"]  # noqa: Y015
     _WhichOneofArgType__score_threshold: _TypeAlias = _typing.Literal["_score_threshold", b"_score_threshold"]  # noqa: Y015
@@ -1188,6 +1260,7 @@ class InvokeSpeech2TextRequest(_message.Message):
     FILE_FIELD_NUMBER: _builtins.int
     FILENAME_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
@@ -1198,6 +1271,12 @@ class InvokeSpeech2TextRequest(_message.Message):
     """The file's name; its extension tells the upstream the format (for example `audio.mp3`)."""
     user: _builtins.str
     """An id of the end user, passed to the upstream for abuse tracking."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials."""
@@ -1211,10 +1290,11 @@ class InvokeSpeech2TextRequest(_message.Message):
         file: _builtins.bytes = ...,
         filename: _builtins.str = ...,
         user: _builtins.str = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "file", b"file", "filename", b"filename", "model", b"model", "provider", b"provider", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "file", b"file", "filename", b"filename", "model", b"model", "provider", b"provider", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1274,6 +1354,7 @@ class InvokeTTSRequest(_message.Message):
     CONTENT_TEXT_FIELD_NUMBER: _builtins.int
     VOICE_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
@@ -1284,6 +1365,12 @@ class InvokeTTSRequest(_message.Message):
     """The voice (one of the model's `voices[].mode`); empty takes the model's default voice."""
     user: _builtins.str
     """An id of the end user, passed to the upstream for abuse tracking."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials."""
@@ -1297,10 +1384,11 @@ class InvokeTTSRequest(_message.Message):
         content_text: _builtins.str = ...,
         voice: _builtins.str = ...,
         user: _builtins.str = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_text", b"content_text", "credentials", b"credentials", "model", b"model", "provider", b"provider", "user", b"user", "voice", b"voice"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_text", b"content_text", "credential_set", b"credential_set", "credentials", b"credentials", "model", b"model", "provider", b"provider", "user", b"user", "voice", b"voice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1363,6 +1451,7 @@ class InvokeModerationRequest(_message.Message):
     CREDENTIALS_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SET_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider's identifier."""
     model: _builtins.str
@@ -1371,6 +1460,12 @@ class InvokeModerationRequest(_message.Message):
     """The text to check."""
     user: _builtins.str
     """An id of the end user, passed to the upstream for abuse tracking."""
+    credential_set: _builtins.str
+    """The name of a credential set configured on the server, used instead of `credentials`
+    (send one or the other). The server holds the set's secret values; they never leave it.
+    Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+    PERMISSION_DENIED when the caller's API key may not use it.
+    """
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The credentials."""
@@ -1383,10 +1478,11 @@ class InvokeModerationRequest(_message.Message):
         credentials: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         text: _builtins.str = ...,
         user: _builtins.str = ...,
+        credential_set: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "model", b"model", "provider", b"provider", "text", b"text", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_set", b"credential_set", "credentials", b"credentials", "model", b"model", "provider", b"provider", "text", b"text", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -30,7 +30,8 @@ class ModelRuntimeServiceStub:
     credentials, and invokes the six model types.
 
     Every call that names a provider and model takes the caller's `credentials` as a map of the
-    provider's credential form variables. Every failure is a `google.rpc.Status` whose details
+    provider's credential form variables, or instead the name of a `credential_set` the server
+    holds (see docs/operating/security.md). Every failure is a `google.rpc.Status` whose details
     hold a `google.rpc.ErrorInfo` with domain `modelruntime.v1` and a reason from `ErrorReason`,
     plus `google.rpc.RetryInfo` when the upstream said when to retry and `google.rpc.BadRequest`
     when a field of the request was at fault.
@@ -123,7 +124,8 @@ class ModelRuntimeServiceServicer:
     credentials, and invokes the six model types.
 
     Every call that names a provider and model takes the caller's `credentials` as a map of the
-    provider's credential form variables. Every failure is a `google.rpc.Status` whose details
+    provider's credential form variables, or instead the name of a `credential_set` the server
+    holds (see docs/operating/security.md). Every failure is a `google.rpc.Status` whose details
     hold a `google.rpc.ErrorInfo` with domain `modelruntime.v1` and a reason from `ErrorReason`,
     plus `google.rpc.RetryInfo` when the upstream said when to retry and `google.rpc.BadRequest`
     when a field of the request was at fault.
@@ -322,7 +324,8 @@ class ModelRuntimeService:
     credentials, and invokes the six model types.
 
     Every call that names a provider and model takes the caller's `credentials` as a map of the
-    provider's credential form variables. Every failure is a `google.rpc.Status` whose details
+    provider's credential form variables, or instead the name of a `credential_set` the server
+    holds (see docs/operating/security.md). Every failure is a `google.rpc.Status` whose details
     hold a `google.rpc.ErrorInfo` with domain `modelruntime.v1` and a reason from `ErrorReason`,
     plus `google.rpc.RetryInfo` when the upstream said when to retry and `google.rpc.BadRequest`
     when a field of the request was at fault.

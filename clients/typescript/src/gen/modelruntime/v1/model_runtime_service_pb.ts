@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file modelruntime/v1/model_runtime_service.proto.
  */
 export const file_modelruntime_v1_model_runtime_service: GenFile = /*@__PURE__*/
-  fileDesc("Cittb2RlbHJ1bnRpbWUvdjEvbW9kZWxfcnVudGltZV9zZXJ2aWNlLnByb3RvEg9tb2RlbHJ1bnRpbWUudjEiRgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QSLgoKbW9kZWxfdHlwZRgBIAEoDjIaLm1vZGVscnVudGltZS52MS5Nb2RlbFR5cGUiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLm1vZGVscnVudGltZS52MS5Qcm92aWRlckVudGl0eSJVChFMaXN0TW9kZWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRIuCgptb2RlbF90eXBlGAIgASgOMhoubW9kZWxydW50aW1lLnYxLk1vZGVsVHlwZSJEChJMaXN0TW9kZWxzUmVzcG9uc2USLgoGbW9kZWxzGAEgAygLMh4ubW9kZWxydW50aW1lLnYxLkFJTW9kZWxFbnRpdHki6gEKFUdldE1vZGVsU2NoZW1hUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRIuCgptb2RlbF90eXBlGAIgASgOMhoubW9kZWxydW50aW1lLnYxLk1vZGVsVHlwZRINCgVtb2RlbBgDIAEoCRJMCgtjcmVkZW50aWFscxgEIAMoCzI3Lm1vZGVscnVudGltZS52MS5HZXRNb2RlbFNjaGVtYVJlcXVlc3QuQ3JlZGVudGlhbHNFbnRyeRoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoWR2V0TW9kZWxTY2hlbWFSZXNwb25zZRI0Cgxtb2RlbF9zY2hlbWEYASABKAsyHi5tb2RlbHJ1bnRpbWUudjEuQUlNb2RlbEVudGl0eSLFAQoiVmFsaWRhdGVQcm92aWRlckNyZWRlbnRpYWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRJZCgtjcmVkZW50aWFscxgCIAMoCzJELm1vZGVscnVudGltZS52MS5WYWxpZGF0ZVByb3ZpZGVyQ3JlZGVudGlhbHNSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrUBCiNWYWxpZGF0ZVByb3ZpZGVyQ3JlZGVudGlhbHNSZXNwb25zZRJaCgtjcmVkZW50aWFscxgBIAMoCzJFLm1vZGVscnVudGltZS52MS5WYWxpZGF0ZVByb3ZpZGVyQ3JlZGVudGlhbHNSZXNwb25zZS5DcmVkZW50aWFsc0VudHJ5GjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL+AQofVmFsaWRhdGVNb2RlbENyZWRlbnRpYWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRIuCgptb2RlbF90eXBlGAIgASgOMhoubW9kZWxydW50aW1lLnYxLk1vZGVsVHlwZRINCgVtb2RlbBgDIAEoCRJWCgtjcmVkZW50aWFscxgEIAMoCzJBLm1vZGVscnVudGltZS52MS5WYWxpZGF0ZU1vZGVsQ3JlZGVudGlhbHNSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIq8BCiBWYWxpZGF0ZU1vZGVsQ3JlZGVudGlhbHNSZXNwb25zZRJXCgtjcmVkZW50aWFscxgBIAMoCzJCLm1vZGVscnVudGltZS52MS5WYWxpZGF0ZU1vZGVsQ3JlZGVudGlhbHNSZXNwb25zZS5DcmVkZW50aWFsc0VudHJ5GjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLjAwoQSW52b2tlTExNUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRJHCgtjcmVkZW50aWFscxgDIAMoCzIyLm1vZGVscnVudGltZS52MS5JbnZva2VMTE1SZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSNwoPcHJvbXB0X21lc3NhZ2VzGAQgAygLMh4ubW9kZWxydW50aW1lLnYxLlByb21wdE1lc3NhZ2USUAoQbW9kZWxfcGFyYW1ldGVycxgFIAMoCzI2Lm1vZGVscnVudGltZS52MS5JbnZva2VMTE1SZXF1ZXN0Lk1vZGVsUGFyYW1ldGVyc0VudHJ5EjEKBXRvb2xzGAYgAygLMiIubW9kZWxydW50aW1lLnYxLlByb21wdE1lc3NhZ2VUb29sEgwKBHN0b3AYByADKAkSDAoEdXNlchgIIAEoCRoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaVwoUTW9kZWxQYXJhbWV0ZXJzRW50cnkSCwoDa2V5GAEgASgJEi4KBXZhbHVlGAIgASgLMh8ubW9kZWxydW50aW1lLnYxLlBhcmFtZXRlclZhbHVlOgI4ASI/ChFJbnZva2VMTE1SZXNwb25zZRIqCgZyZXN1bHQYASABKAsyGi5tb2RlbHJ1bnRpbWUudjEuTExNUmVzdWx0IuMDChBTdHJlYW1MTE1SZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEkcKC2NyZWRlbnRpYWxzGAMgAygLMjIubW9kZWxydW50aW1lLnYxLlN0cmVhbUxMTVJlcXVlc3QuQ3JlZGVudGlhbHNFbnRyeRI3Cg9wcm9tcHRfbWVzc2FnZXMYBCADKAsyHi5tb2RlbHJ1bnRpbWUudjEuUHJvbXB0TWVzc2FnZRJQChBtb2RlbF9wYXJhbWV0ZXJzGAUgAygLMjYubW9kZWxydW50aW1lLnYxLlN0cmVhbUxMTVJlcXVlc3QuTW9kZWxQYXJhbWV0ZXJzRW50cnkSMQoFdG9vbHMYBiADKAsyIi5tb2RlbHJ1bnRpbWUudjEuUHJvbXB0TWVzc2FnZVRvb2wSDAoEc3RvcBgHIAMoCRIMCgR1c2VyGAggASgJGjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARpXChRNb2RlbFBhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSLgoFdmFsdWUYAiABKAsyHy5tb2RlbHJ1bnRpbWUudjEuUGFyYW1ldGVyVmFsdWU6AjgBIkQKEVN0cmVhbUxMTVJlc3BvbnNlEi8KBmNodW5rcxgBIAMoCzIfLm1vZGVscnVudGltZS52MS5MTE1SZXN1bHRDaHVuayKoAgoWR2V0TExNTnVtVG9rZW5zUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRJNCgtjcmVkZW50aWFscxgDIAMoCzI4Lm1vZGVscnVudGltZS52MS5HZXRMTE1OdW1Ub2tlbnNSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSNwoPcHJvbXB0X21lc3NhZ2VzGAQgAygLMh4ubW9kZWxydW50aW1lLnYxLlByb21wdE1lc3NhZ2USMQoFdG9vbHMYBSADKAsyIi5tb2RlbHJ1bnRpbWUudjEuUHJvbXB0TWVzc2FnZVRvb2waMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi0KF0dldExMTU51bVRva2Vuc1Jlc3BvbnNlEhIKCm51bV90b2tlbnMYASABKAMimgIKGkludm9rZVRleHRFbWJlZGRpbmdSZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJElEKC2NyZWRlbnRpYWxzGAMgAygLMjwubW9kZWxydW50aW1lLnYxLkludm9rZVRleHRFbWJlZGRpbmdSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSDQoFdGV4dHMYBCADKAkSDAoEdXNlchgFIAEoCRI3CgppbnB1dF90eXBlGAYgASgOMiMubW9kZWxydW50aW1lLnYxLkVtYmVkZGluZ0lucHV0VHlwZRoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiKWAQoORW1iZWRkaW5nVXNhZ2USDgoGdG9rZW5zGAEgASgDEhQKDHRvdGFsX3Rva2VucxgCIAEoAxISCgp1bml0X3ByaWNlGAMgASgJEhIKCnByaWNlX3VuaXQYBCABKAkSEwoLdG90YWxfcHJpY2UYBSABKAkSEAoIY3VycmVuY3kYBiABKAkSDwoHbGF0ZW5jeRgHIAEoASKMAQobSW52b2tlVGV4dEVtYmVkZGluZ1Jlc3BvbnNlEg0KBW1vZGVsGAEgASgJEi4KCmVtYmVkZGluZ3MYAiADKAsyGi5tb2RlbHJ1bnRpbWUudjEuRW1iZWRkaW5nEi4KBXVzYWdlGAMgASgLMh8ubW9kZWxydW50aW1lLnYxLkVtYmVkZGluZ1VzYWdlIt8BCiBHZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRJXCgtjcmVkZW50aWFscxgDIAMoCzJCLm1vZGVscnVudGltZS52MS5HZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5Eg0KBXRleHRzGAQgAygJGjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI3CiFHZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVzcG9uc2USEgoKbnVtX3Rva2VucxgBIAMoAyKxAgoTSW52b2tlUmVyYW5rUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRJKCgtjcmVkZW50aWFscxgDIAMoCzI1Lm1vZGVscnVudGltZS52MS5JbnZva2VSZXJhbmtSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSDQoFcXVlcnkYBCABKAkSDAoEZG9jcxgFIAMoCRIcCg9zY29yZV90aHJlc2hvbGQYBiABKAFIAIgBARISCgV0b3BfbhgHIAEoBUgBiAEBEgwKBHVzZXIYCCABKAkaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhIKEF9zY29yZV90aHJlc2hvbGRCCAoGX3RvcF9uIjwKDlJlcmFua0RvY3VtZW50Eg0KBWluZGV4GAEgASgFEgwKBHRleHQYAiABKAkSDQoFc2NvcmUYAyABKAEiVAoUSW52b2tlUmVyYW5rUmVzcG9uc2USDQoFbW9kZWwYASABKAkSLQoEZG9jcxgCIAMoCzIfLm1vZGVscnVudGltZS52MS5SZXJhbmtEb2N1bWVudCLuAQoYSW52b2tlU3BlZWNoMlRleHRSZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEk8KC2NyZWRlbnRpYWxzGAMgAygLMjoubW9kZWxydW50aW1lLnYxLkludm9rZVNwZWVjaDJUZXh0UmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5EgwKBGZpbGUYBCABKAwSEAoIZmlsZW5hbWUYBSABKAkSDAoEdXNlchgGIAEoCRoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKwoZSW52b2tlU3BlZWNoMlRleHRSZXNwb25zZRIOCgZyZXN1bHQYASABKAki4wEKEEludm9rZVRUU1JlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSRwoLY3JlZGVudGlhbHMYAyADKAsyMi5tb2RlbHJ1bnRpbWUudjEuSW52b2tlVFRTUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5EhQKDGNvbnRlbnRfdGV4dBgEIAEoCRINCgV2b2ljZRgFIAEoCRIMCgR1c2VyGAYgASgJGjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI1ChFJbnZva2VUVFNSZXNwb25zZRINCgVhdWRpbxgBIAEoDBIRCgltaW1lX3R5cGUYAiABKAki2gEKF0ludm9rZU1vZGVyYXRpb25SZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEk4KC2NyZWRlbnRpYWxzGAMgAygLMjkubW9kZWxydW50aW1lLnYxLkludm9rZU1vZGVyYXRpb25SZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSDAoEdGV4dBgEIAEoCRIMCgR1c2VyGAUgASgJGjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIqChhJbnZva2VNb2RlcmF0aW9uUmVzcG9uc2USDgoGcmVzdWx0GAEgASgIKn0KEkVtYmVkZGluZ0lucHV0VHlwZRIkCiBFTUJFRERJTkdfSU5QVVRfVFlQRV9VTlNQRUNJRklFRBAAEiEKHUVNQkVERElOR19JTlBVVF9UWVBFX0RPQ1VNRU5UEAESHgoaRU1CRURESU5HX0lOUFVUX1RZUEVfUVVFUlkQAjLKCwoTTW9kZWxSdW50aW1lU2VydmljZRJeCg1MaXN0UHJvdmlkZXJzEiUubW9kZWxydW50aW1lLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiYubW9kZWxydW50aW1lLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJVCgpMaXN0TW9kZWxzEiIubW9kZWxydW50aW1lLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiMubW9kZWxydW50aW1lLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJhCg5HZXRNb2RlbFNjaGVtYRImLm1vZGVscnVudGltZS52MS5HZXRNb2RlbFNjaGVtYVJlcXVlc3QaJy5tb2RlbHJ1bnRpbWUudjEuR2V0TW9kZWxTY2hlbWFSZXNwb25zZRKIAQobVmFsaWRhdGVQcm92aWRlckNyZWRlbnRpYWxzEjMubW9kZWxydW50aW1lLnYxLlZhbGlkYXRlUHJvdmlkZXJDcmVkZW50aWFsc1JlcXVlc3QaNC5tb2RlbHJ1bnRpbWUudjEuVmFsaWRhdGVQcm92aWRlckNyZWRlbnRpYWxzUmVzcG9uc2USfwoYVmFsaWRhdGVNb2RlbENyZWRlbnRpYWxzEjAubW9kZWxydW50aW1lLnYxLlZhbGlkYXRlTW9kZWxDcmVkZW50aWFsc1JlcXVlc3QaMS5tb2RlbHJ1bnRpbWUudjEuVmFsaWRhdGVNb2RlbENyZWRlbnRpYWxzUmVzcG9uc2USUgoJSW52b2tlTExNEiEubW9kZWxydW50aW1lLnYxLkludm9rZUxMTVJlcXVlc3QaIi5tb2RlbHJ1bnRpbWUudjEuSW52b2tlTExNUmVzcG9uc2USVAoJU3RyZWFtTExNEiEubW9kZWxydW50aW1lLnYxLlN0cmVhbUxMTVJlcXVlc3QaIi5tb2RlbHJ1bnRpbWUudjEuU3RyZWFtTExNUmVzcG9uc2UwARJkCg9HZXRMTE1OdW1Ub2tlbnMSJy5tb2RlbHJ1bnRpbWUudjEuR2V0TExNTnVtVG9rZW5zUmVxdWVzdBooLm1vZGVscnVudGltZS52MS5HZXRMTE1OdW1Ub2tlbnNSZXNwb25zZRJwChNJbnZva2VUZXh0RW1iZWRkaW5nEisubW9kZWxydW50aW1lLnYxLkludm9rZVRleHRFbWJlZGRpbmdSZXF1ZXN0GiwubW9kZWxydW50aW1lLnYxLkludm9rZVRleHRFbWJlZGRpbmdSZXNwb25zZRKCAQoZR2V0VGV4dEVtYmVkZGluZ051bVRva2VucxIxLm1vZGVscnVudGltZS52MS5HZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVxdWVzdBoyLm1vZGVscnVudGltZS52MS5HZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVzcG9uc2USWwoMSW52b2tlUmVyYW5rEiQubW9kZWxydW50aW1lLnYxLkludm9rZVJlcmFua1JlcXVlc3QaJS5tb2RlbHJ1bnRpbWUudjEuSW52b2tlUmVyYW5rUmVzcG9uc2USagoRSW52b2tlU3BlZWNoMlRleHQSKS5tb2RlbHJ1bnRpbWUudjEuSW52b2tlU3BlZWNoMlRleHRSZXF1ZXN0GioubW9kZWxydW50aW1lLnYxLkludm9rZVNwZWVjaDJUZXh0UmVzcG9uc2USVAoJSW52b2tlVFRTEiEubW9kZWxydW50aW1lLnYxLkludm9rZVRUU1JlcXVlc3QaIi5tb2RlbHJ1bnRpbWUudjEuSW52b2tlVFRTUmVzcG9uc2UwARJnChBJbnZva2VNb2RlcmF0aW9uEigubW9kZWxydW50aW1lLnYxLkludm9rZU1vZGVyYXRpb25SZXF1ZXN0GikubW9kZWxydW50aW1lLnYxLkludm9rZU1vZGVyYXRpb25SZXNwb25zZWIGcHJvdG8z", [file_modelruntime_v1_llm, file_modelruntime_v1_schema, file_modelruntime_v1_value]);
+  fileDesc("Cittb2RlbHJ1bnRpbWUvdjEvbW9kZWxfcnVudGltZV9zZXJ2aWNlLnByb3RvEg9tb2RlbHJ1bnRpbWUudjEiRgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QSLgoKbW9kZWxfdHlwZRgBIAEoDjIaLm1vZGVscnVudGltZS52MS5Nb2RlbFR5cGUiSwoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEjIKCXByb3ZpZGVycxgBIAMoCzIfLm1vZGVscnVudGltZS52MS5Qcm92aWRlckVudGl0eSJVChFMaXN0TW9kZWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRIuCgptb2RlbF90eXBlGAIgASgOMhoubW9kZWxydW50aW1lLnYxLk1vZGVsVHlwZSJEChJMaXN0TW9kZWxzUmVzcG9uc2USLgoGbW9kZWxzGAEgAygLMh4ubW9kZWxydW50aW1lLnYxLkFJTW9kZWxFbnRpdHkiggIKFUdldE1vZGVsU2NoZW1hUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRIuCgptb2RlbF90eXBlGAIgASgOMhoubW9kZWxydW50aW1lLnYxLk1vZGVsVHlwZRINCgVtb2RlbBgDIAEoCRJMCgtjcmVkZW50aWFscxgEIAMoCzI3Lm1vZGVscnVudGltZS52MS5HZXRNb2RlbFNjaGVtYVJlcXVlc3QuQ3JlZGVudGlhbHNFbnRyeRIWCg5jcmVkZW50aWFsX3NldBgFIAEoCRoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoWR2V0TW9kZWxTY2hlbWFSZXNwb25zZRI0Cgxtb2RlbF9zY2hlbWEYASABKAsyHi5tb2RlbHJ1bnRpbWUudjEuQUlNb2RlbEVudGl0eSLdAQoiVmFsaWRhdGVQcm92aWRlckNyZWRlbnRpYWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRJZCgtjcmVkZW50aWFscxgCIAMoCzJELm1vZGVscnVudGltZS52MS5WYWxpZGF0ZVByb3ZpZGVyQ3JlZGVudGlhbHNSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSFgoOY3JlZGVudGlhbF9zZXQYAyABKAkaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrUBCiNWYWxpZGF0ZVByb3ZpZGVyQ3JlZGVudGlhbHNSZXNwb25zZRJaCgtjcmVkZW50aWFscxgBIAMoCzJFLm1vZGVscnVudGltZS52MS5WYWxpZGF0ZVByb3ZpZGVyQ3JlZGVudGlhbHNSZXNwb25zZS5DcmVkZW50aWFsc0VudHJ5GjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKWAgofVmFsaWRhdGVNb2RlbENyZWRlbnRpYWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRIuCgptb2RlbF90eXBlGAIgASgOMhoubW9kZWxydW50aW1lLnYxLk1vZGVsVHlwZRINCgVtb2RlbBgDIAEoCRJWCgtjcmVkZW50aWFscxgEIAMoCzJBLm1vZGVscnVudGltZS52MS5WYWxpZGF0ZU1vZGVsQ3JlZGVudGlhbHNSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSFgoOY3JlZGVudGlhbF9zZXQYBSABKAkaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIq8BCiBWYWxpZGF0ZU1vZGVsQ3JlZGVudGlhbHNSZXNwb25zZRJXCgtjcmVkZW50aWFscxgBIAMoCzJCLm1vZGVscnVudGltZS52MS5WYWxpZGF0ZU1vZGVsQ3JlZGVudGlhbHNSZXNwb25zZS5DcmVkZW50aWFsc0VudHJ5GjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL7AwoQSW52b2tlTExNUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRJHCgtjcmVkZW50aWFscxgDIAMoCzIyLm1vZGVscnVudGltZS52MS5JbnZva2VMTE1SZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSNwoPcHJvbXB0X21lc3NhZ2VzGAQgAygLMh4ubW9kZWxydW50aW1lLnYxLlByb21wdE1lc3NhZ2USUAoQbW9kZWxfcGFyYW1ldGVycxgFIAMoCzI2Lm1vZGVscnVudGltZS52MS5JbnZva2VMTE1SZXF1ZXN0Lk1vZGVsUGFyYW1ldGVyc0VudHJ5EjEKBXRvb2xzGAYgAygLMiIubW9kZWxydW50aW1lLnYxLlByb21wdE1lc3NhZ2VUb29sEgwKBHN0b3AYByADKAkSDAoEdXNlchgIIAEoCRIWCg5jcmVkZW50aWFsX3NldBgJIAEoCRoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaVwoUTW9kZWxQYXJhbWV0ZXJzRW50cnkSCwoDa2V5GAEgASgJEi4KBXZhbHVlGAIgASgLMh8ubW9kZWxydW50aW1lLnYxLlBhcmFtZXRlclZhbHVlOgI4ASI/ChFJbnZva2VMTE1SZXNwb25zZRIqCgZyZXN1bHQYASABKAsyGi5tb2RlbHJ1bnRpbWUudjEuTExNUmVzdWx0IvsDChBTdHJlYW1MTE1SZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEkcKC2NyZWRlbnRpYWxzGAMgAygLMjIubW9kZWxydW50aW1lLnYxLlN0cmVhbUxMTVJlcXVlc3QuQ3JlZGVudGlhbHNFbnRyeRI3Cg9wcm9tcHRfbWVzc2FnZXMYBCADKAsyHi5tb2RlbHJ1bnRpbWUudjEuUHJvbXB0TWVzc2FnZRJQChBtb2RlbF9wYXJhbWV0ZXJzGAUgAygLMjYubW9kZWxydW50aW1lLnYxLlN0cmVhbUxMTVJlcXVlc3QuTW9kZWxQYXJhbWV0ZXJzRW50cnkSMQoFdG9vbHMYBiADKAsyIi5tb2RlbHJ1bnRpbWUudjEuUHJvbXB0TWVzc2FnZVRvb2wSDAoEc3RvcBgHIAMoCRIMCgR1c2VyGAggASgJEhYKDmNyZWRlbnRpYWxfc2V0GAkgASgJGjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARpXChRNb2RlbFBhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSLgoFdmFsdWUYAiABKAsyHy5tb2RlbHJ1bnRpbWUudjEuUGFyYW1ldGVyVmFsdWU6AjgBIkQKEVN0cmVhbUxMTVJlc3BvbnNlEi8KBmNodW5rcxgBIAMoCzIfLm1vZGVscnVudGltZS52MS5MTE1SZXN1bHRDaHVuayLAAgoWR2V0TExNTnVtVG9rZW5zUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRJNCgtjcmVkZW50aWFscxgDIAMoCzI4Lm1vZGVscnVudGltZS52MS5HZXRMTE1OdW1Ub2tlbnNSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSNwoPcHJvbXB0X21lc3NhZ2VzGAQgAygLMh4ubW9kZWxydW50aW1lLnYxLlByb21wdE1lc3NhZ2USMQoFdG9vbHMYBSADKAsyIi5tb2RlbHJ1bnRpbWUudjEuUHJvbXB0TWVzc2FnZVRvb2wSFgoOY3JlZGVudGlhbF9zZXQYBiABKAkaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi0KF0dldExMTU51bVRva2Vuc1Jlc3BvbnNlEhIKCm51bV90b2tlbnMYASABKAMisgIKGkludm9rZVRleHRFbWJlZGRpbmdSZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJElEKC2NyZWRlbnRpYWxzGAMgAygLMjwubW9kZWxydW50aW1lLnYxLkludm9rZVRleHRFbWJlZGRpbmdSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSDQoFdGV4dHMYBCADKAkSDAoEdXNlchgFIAEoCRI3CgppbnB1dF90eXBlGAYgASgOMiMubW9kZWxydW50aW1lLnYxLkVtYmVkZGluZ0lucHV0VHlwZRIWCg5jcmVkZW50aWFsX3NldBgHIAEoCRoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiKWAQoORW1iZWRkaW5nVXNhZ2USDgoGdG9rZW5zGAEgASgDEhQKDHRvdGFsX3Rva2VucxgCIAEoAxISCgp1bml0X3ByaWNlGAMgASgJEhIKCnByaWNlX3VuaXQYBCABKAkSEwoLdG90YWxfcHJpY2UYBSABKAkSEAoIY3VycmVuY3kYBiABKAkSDwoHbGF0ZW5jeRgHIAEoASKMAQobSW52b2tlVGV4dEVtYmVkZGluZ1Jlc3BvbnNlEg0KBW1vZGVsGAEgASgJEi4KCmVtYmVkZGluZ3MYAiADKAsyGi5tb2RlbHJ1bnRpbWUudjEuRW1iZWRkaW5nEi4KBXVzYWdlGAMgASgLMh8ubW9kZWxydW50aW1lLnYxLkVtYmVkZGluZ1VzYWdlIvcBCiBHZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRJXCgtjcmVkZW50aWFscxgDIAMoCzJCLm1vZGVscnVudGltZS52MS5HZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5Eg0KBXRleHRzGAQgAygJEhYKDmNyZWRlbnRpYWxfc2V0GAUgASgJGjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI3CiFHZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVzcG9uc2USEgoKbnVtX3Rva2VucxgBIAMoAyLJAgoTSW52b2tlUmVyYW5rUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRJKCgtjcmVkZW50aWFscxgDIAMoCzI1Lm1vZGVscnVudGltZS52MS5JbnZva2VSZXJhbmtSZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSDQoFcXVlcnkYBCABKAkSDAoEZG9jcxgFIAMoCRIcCg9zY29yZV90aHJlc2hvbGQYBiABKAFIAIgBARISCgV0b3BfbhgHIAEoBUgBiAEBEgwKBHVzZXIYCCABKAkSFgoOY3JlZGVudGlhbF9zZXQYCSABKAkaMgoQQ3JlZGVudGlhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhIKEF9zY29yZV90aHJlc2hvbGRCCAoGX3RvcF9uIjwKDlJlcmFua0RvY3VtZW50Eg0KBWluZGV4GAEgASgFEgwKBHRleHQYAiABKAkSDQoFc2NvcmUYAyABKAEiVAoUSW52b2tlUmVyYW5rUmVzcG9uc2USDQoFbW9kZWwYASABKAkSLQoEZG9jcxgCIAMoCzIfLm1vZGVscnVudGltZS52MS5SZXJhbmtEb2N1bWVudCKGAgoYSW52b2tlU3BlZWNoMlRleHRSZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEk8KC2NyZWRlbnRpYWxzGAMgAygLMjoubW9kZWxydW50aW1lLnYxLkludm9rZVNwZWVjaDJUZXh0UmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5EgwKBGZpbGUYBCABKAwSEAoIZmlsZW5hbWUYBSABKAkSDAoEdXNlchgGIAEoCRIWCg5jcmVkZW50aWFsX3NldBgHIAEoCRoyChBDcmVkZW50aWFsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKwoZSW52b2tlU3BlZWNoMlRleHRSZXNwb25zZRIOCgZyZXN1bHQYASABKAki+wEKEEludm9rZVRUU1JlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSRwoLY3JlZGVudGlhbHMYAyADKAsyMi5tb2RlbHJ1bnRpbWUudjEuSW52b2tlVFRTUmVxdWVzdC5DcmVkZW50aWFsc0VudHJ5EhQKDGNvbnRlbnRfdGV4dBgEIAEoCRINCgV2b2ljZRgFIAEoCRIMCgR1c2VyGAYgASgJEhYKDmNyZWRlbnRpYWxfc2V0GAcgASgJGjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI1ChFJbnZva2VUVFNSZXNwb25zZRINCgVhdWRpbxgBIAEoDBIRCgltaW1lX3R5cGUYAiABKAki8gEKF0ludm9rZU1vZGVyYXRpb25SZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEk4KC2NyZWRlbnRpYWxzGAMgAygLMjkubW9kZWxydW50aW1lLnYxLkludm9rZU1vZGVyYXRpb25SZXF1ZXN0LkNyZWRlbnRpYWxzRW50cnkSDAoEdGV4dBgEIAEoCRIMCgR1c2VyGAUgASgJEhYKDmNyZWRlbnRpYWxfc2V0GAYgASgJGjIKEENyZWRlbnRpYWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIqChhJbnZva2VNb2RlcmF0aW9uUmVzcG9uc2USDgoGcmVzdWx0GAEgASgIKn0KEkVtYmVkZGluZ0lucHV0VHlwZRIkCiBFTUJFRERJTkdfSU5QVVRfVFlQRV9VTlNQRUNJRklFRBAAEiEKHUVNQkVERElOR19JTlBVVF9UWVBFX0RPQ1VNRU5UEAESHgoaRU1CRURESU5HX0lOUFVUX1RZUEVfUVVFUlkQAjLKCwoTTW9kZWxSdW50aW1lU2VydmljZRJeCg1MaXN0UHJvdmlkZXJzEiUubW9kZWxydW50aW1lLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiYubW9kZWxydW50aW1lLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJVCgpMaXN0TW9kZWxzEiIubW9kZWxydW50aW1lLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiMubW9kZWxydW50aW1lLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJhCg5HZXRNb2RlbFNjaGVtYRImLm1vZGVscnVudGltZS52MS5HZXRNb2RlbFNjaGVtYVJlcXVlc3QaJy5tb2RlbHJ1bnRpbWUudjEuR2V0TW9kZWxTY2hlbWFSZXNwb25zZRKIAQobVmFsaWRhdGVQcm92aWRlckNyZWRlbnRpYWxzEjMubW9kZWxydW50aW1lLnYxLlZhbGlkYXRlUHJvdmlkZXJDcmVkZW50aWFsc1JlcXVlc3QaNC5tb2RlbHJ1bnRpbWUudjEuVmFsaWRhdGVQcm92aWRlckNyZWRlbnRpYWxzUmVzcG9uc2USfwoYVmFsaWRhdGVNb2RlbENyZWRlbnRpYWxzEjAubW9kZWxydW50aW1lLnYxLlZhbGlkYXRlTW9kZWxDcmVkZW50aWFsc1JlcXVlc3QaMS5tb2RlbHJ1bnRpbWUudjEuVmFsaWRhdGVNb2RlbENyZWRlbnRpYWxzUmVzcG9uc2USUgoJSW52b2tlTExNEiEubW9kZWxydW50aW1lLnYxLkludm9rZUxMTVJlcXVlc3QaIi5tb2RlbHJ1bnRpbWUudjEuSW52b2tlTExNUmVzcG9uc2USVAoJU3RyZWFtTExNEiEubW9kZWxydW50aW1lLnYxLlN0cmVhbUxMTVJlcXVlc3QaIi5tb2RlbHJ1bnRpbWUudjEuU3RyZWFtTExNUmVzcG9uc2UwARJkCg9HZXRMTE1OdW1Ub2tlbnMSJy5tb2RlbHJ1bnRpbWUudjEuR2V0TExNTnVtVG9rZW5zUmVxdWVzdBooLm1vZGVscnVudGltZS52MS5HZXRMTE1OdW1Ub2tlbnNSZXNwb25zZRJwChNJbnZva2VUZXh0RW1iZWRkaW5nEisubW9kZWxydW50aW1lLnYxLkludm9rZVRleHRFbWJlZGRpbmdSZXF1ZXN0GiwubW9kZWxydW50aW1lLnYxLkludm9rZVRleHRFbWJlZGRpbmdSZXNwb25zZRKCAQoZR2V0VGV4dEVtYmVkZGluZ051bVRva2VucxIxLm1vZGVscnVudGltZS52MS5HZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVxdWVzdBoyLm1vZGVscnVudGltZS52MS5HZXRUZXh0RW1iZWRkaW5nTnVtVG9rZW5zUmVzcG9uc2USWwoMSW52b2tlUmVyYW5rEiQubW9kZWxydW50aW1lLnYxLkludm9rZVJlcmFua1JlcXVlc3QaJS5tb2RlbHJ1bnRpbWUudjEuSW52b2tlUmVyYW5rUmVzcG9uc2USagoRSW52b2tlU3BlZWNoMlRleHQSKS5tb2RlbHJ1bnRpbWUudjEuSW52b2tlU3BlZWNoMlRleHRSZXF1ZXN0GioubW9kZWxydW50aW1lLnYxLkludm9rZVNwZWVjaDJUZXh0UmVzcG9uc2USVAoJSW52b2tlVFRTEiEubW9kZWxydW50aW1lLnYxLkludm9rZVRUU1JlcXVlc3QaIi5tb2RlbHJ1bnRpbWUudjEuSW52b2tlVFRTUmVzcG9uc2UwARJnChBJbnZva2VNb2RlcmF0aW9uEigubW9kZWxydW50aW1lLnYxLkludm9rZU1vZGVyYXRpb25SZXF1ZXN0GikubW9kZWxydW50aW1lLnYxLkludm9rZU1vZGVyYXRpb25SZXNwb25zZWIGcHJvdG8z", [file_modelruntime_v1_llm, file_modelruntime_v1_schema, file_modelruntime_v1_value]);
 
 /**
  * Asks for the loaded providers.
@@ -142,6 +142,16 @@ export type GetModelSchemaRequest = Message<"modelruntime.v1.GetModelSchemaReque
    * @generated from field: map<string, string> credentials = 4;
    */
   credentials: { [key: string]: string };
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 5;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -191,6 +201,16 @@ export type ValidateProviderCredentialsRequest = Message<"modelruntime.v1.Valida
    * @generated from field: map<string, string> credentials = 2;
    */
   credentials: { [key: string]: string };
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 3;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -255,6 +275,16 @@ export type ValidateModelCredentialsRequest = Message<"modelruntime.v1.ValidateM
    * @generated from field: map<string, string> credentials = 4;
    */
   credentials: { [key: string]: string };
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 5;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -349,6 +379,16 @@ export type InvokeLLMRequest = Message<"modelruntime.v1.InvokeLLMRequest"> & {
    * @generated from field: string user = 8;
    */
   user: string;
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 9;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -441,6 +481,16 @@ export type StreamLLMRequest = Message<"modelruntime.v1.StreamLLMRequest"> & {
    * @generated from field: string user = 8;
    */
   user: string;
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 9;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -513,6 +563,16 @@ export type GetLLMNumTokensRequest = Message<"modelruntime.v1.GetLLMNumTokensReq
    * @generated from field: repeated modelruntime.v1.PromptMessageTool tools = 5;
    */
   tools: PromptMessageTool[];
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 6;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -590,6 +650,16 @@ export type InvokeTextEmbeddingRequest = Message<"modelruntime.v1.InvokeTextEmbe
    * @generated from field: modelruntime.v1.EmbeddingInputType input_type = 6;
    */
   inputType: EmbeddingInputType;
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 7;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -751,6 +821,16 @@ export type GetTextEmbeddingNumTokensRequest = Message<"modelruntime.v1.GetTextE
    * @generated from field: repeated string texts = 4;
    */
   texts: string[];
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 5;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -842,6 +922,16 @@ export type InvokeRerankRequest = Message<"modelruntime.v1.InvokeRerankRequest">
    * @generated from field: string user = 8;
    */
   user: string;
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 9;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -961,6 +1051,16 @@ export type InvokeSpeech2TextRequest = Message<"modelruntime.v1.InvokeSpeech2Tex
    * @generated from field: string user = 6;
    */
   user: string;
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 7;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -1038,6 +1138,16 @@ export type InvokeTTSRequest = Message<"modelruntime.v1.InvokeTTSRequest"> & {
    * @generated from field: string user = 6;
    */
   user: string;
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 7;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -1115,6 +1225,16 @@ export type InvokeModerationRequest = Message<"modelruntime.v1.InvokeModerationR
    * @generated from field: string user = 5;
    */
   user: string;
+
+  /**
+   * The name of a credential set configured on the server, used instead of `credentials`
+   * (send one or the other). The server holds the set's secret values; they never leave it.
+   * Fails with CREDENTIAL_SET_NOT_FOUND when the server has no set of that name, and with
+   * PERMISSION_DENIED when the caller's API key may not use it.
+   *
+   * @generated from field: string credential_set = 6;
+   */
+  credentialSet: string;
 };
 
 /**
@@ -1185,7 +1305,8 @@ export const EmbeddingInputTypeSchema: GenEnum<EmbeddingInputType> = /*@__PURE__
  * credentials, and invokes the six model types.
  *
  * Every call that names a provider and model takes the caller's `credentials` as a map of the
- * provider's credential form variables. Every failure is a `google.rpc.Status` whose details
+ * provider's credential form variables, or instead the name of a `credential_set` the server
+ * holds (see docs/operating/security.md). Every failure is a `google.rpc.Status` whose details
  * hold a `google.rpc.ErrorInfo` with domain `modelruntime.v1` and a reason from `ErrorReason`,
  * plus `google.rpc.RetryInfo` when the upstream said when to retry and `google.rpc.BadRequest`
  * when a field of the request was at fault.
