@@ -7,6 +7,11 @@ sync_workers: 32                  # MODELRUNTIME_SYNC_WORKERS
 grace_period_seconds: 10          # MODELRUNTIME_GRACE_PERIOD_SECONDS
 max_receive_message_bytes: 33554432
 log_level: INFO                   # MODELRUNTIME_LOG_LEVEL
+log_format: text                  # MODELRUNTIME_LOG_FORMAT: text or json (one object per line)
+metrics_address: 127.0.0.1:9464   # MODELRUNTIME_METRICS_ADDRESS; Prometheus endpoint, off if unset
+tracing: false                    # MODELRUNTIME_TRACING; OTLP exporter from the OTEL_* variables
+drain_delay_seconds: 0            # NOT_SERVING and refusing new calls before the listener closes
+keepalive: {max_connection_age_seconds: 1800, ...}   # see KeepaliveConfig
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -51,6 +56,55 @@ class OutboundConfig(BaseModel):
         return OutboundPolicy.parse(self.allow_hosts, self.allow_cidrs, self.allow_ports)
 
 
+class KeepaliveConfig(BaseModel):
+    """HTTP/2 connection management (gRFC A9 and grpc's keepalive arguments). The defaults suit
+    long streams behind Envoy: connections are recycled every half hour so an L4 balancer
+    spreads them again, yet a stream in progress gets a quarter of an hour to finish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # GOAWAY a connection this old (±10% jitter); 0: never.
+    max_connection_age_seconds: float = Field(default=1800.0, ge=0)
+    # After that GOAWAY, how long calls in progress may go on before the connection is closed.
+    max_connection_age_grace_seconds: float = Field(default=900.0, ge=0)
+    # GOAWAY a connection with no call for this long; 0: never.
+    max_connection_idle_seconds: float = Field(default=0.0, ge=0)
+    # Ping a client after this long without activity, to find vanished clients even while a
+    # stream waits silently for a thinking model.
+    keepalive_time_seconds: float = Field(default=60.0, gt=0)
+    # Close the connection when a ping is not answered within this.
+    keepalive_timeout_seconds: float = Field(default=20.0, gt=0)
+    # Allow client pings (and send ours) on connections with no call in progress.
+    keepalive_permit_without_calls: bool = True
+    # Clients may ping this often without sending data (grpc's default is 5 minutes, which
+    # makes it GOAWAY clients and proxies that keep idle connections warm).
+    min_ping_interval_seconds: float = Field(default=10.0, ge=0)
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        def ms(seconds: float) -> int:
+            return int(seconds * 1000)
+
+        options = [
+            ("grpc.keepalive_time_ms", ms(self.keepalive_time_seconds)),
+            ("grpc.keepalive_timeout_ms", ms(self.keepalive_timeout_seconds)),
+            ("grpc.keepalive_permit_without_calls", int(self.keepalive_permit_without_calls)),
+            (
+                "grpc.http2.min_recv_ping_interval_without_data_ms",
+                ms(self.min_ping_interval_seconds),
+            ),
+            # Our own keepalive pings go on through a stream that sends no data for minutes.
+            ("grpc.http2.max_pings_without_data", 0),
+        ]
+        if self.max_connection_age_seconds > 0:
+            options.append(("grpc.max_connection_age_ms", ms(self.max_connection_age_seconds)))
+            options.append(
+                ("grpc.max_connection_age_grace_ms", ms(self.max_connection_age_grace_seconds))
+            )
+        if self.max_connection_idle_seconds > 0:
+            options.append(("grpc.max_connection_idle_ms", ms(self.max_connection_idle_seconds)))
+        return options
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,6 +119,15 @@ class ServerConfig(BaseModel):
     max_send_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
+    # Operations (docs/operating/operations.md).
+    log_format: Literal["text", "json"] = "text"
+    # host:port of the Prometheus endpoint (port 0 picks one); None: no endpoint.
+    metrics_address: str | None = None
+    tracing: bool = False
+    # After SIGTERM: health NOT_SERVING and new calls refused (SHUTTING_DOWN) for this long
+    # while the listener stays open, for clients that watch health; counted in the grace period.
+    drain_delay_seconds: float = Field(default=0.0, ge=0)
+    keepalive: KeepaliveConfig = Field(default_factory=KeepaliveConfig)
 
 
 _ENV: dict[str, str] = {
@@ -74,6 +137,10 @@ _ENV: dict[str, str] = {
     "MODELRUNTIME_SYNC_WORKERS": "sync_workers",
     "MODELRUNTIME_GRACE_PERIOD_SECONDS": "grace_period_seconds",
     "MODELRUNTIME_LOG_LEVEL": "log_level",
+    "MODELRUNTIME_LOG_FORMAT": "log_format",
+    "MODELRUNTIME_METRICS_ADDRESS": "metrics_address",
+    "MODELRUNTIME_TRACING": "tracing",
+    "MODELRUNTIME_DRAIN_DELAY_SECONDS": "drain_delay_seconds",
 }
 
 
