@@ -1,0 +1,1 @@
+"""Xorbits Inference (Xinference): self-hosted models behind its OpenAI-shaped REST API."""
