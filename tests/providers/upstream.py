@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 from aiohttp import web
@@ -135,7 +137,7 @@ class FakeUpstream:
             body=body,
         )
         if request.content_type.startswith("multipart/"):
-            recorded.form = await _multipart_fields(request)
+            recorded.form = _multipart_fields(request.headers["Content-Type"], body)
         self.requests.append(recorded)
         handler = self.routes.get((request.method, request.path))
         if handler is None:
@@ -148,18 +150,24 @@ class FakeUpstream:
             raise
 
 
-async def _multipart_fields(request: web.Request) -> dict[str, Any]:
+def _multipart_fields(content_type: str, body: bytes) -> dict[str, Any]:
+    # The body was read already (it is recorded), so aiohttp's multipart reader, which reads
+    # the request stream, would find it empty: parse the recorded bytes instead.
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
     fields: dict[str, Any] = {}
-    reader = await request.multipart()
-    async for part in reader:
-        if part.filename is not None:  # type: ignore[union-attr]
-            fields[part.name or ""] = {  # type: ignore[union-attr]
-                "filename": part.filename,  # type: ignore[union-attr]
-                "content_type": part.headers.get("Content-Type"),
-                "data": await part.read(),  # type: ignore[union-attr]
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition") or ""
+        data = part.get_payload(decode=True)
+        if part.get_filename() is not None:
+            fields[str(name)] = {
+                "filename": part.get_filename(),
+                "content_type": part.get_content_type(),
+                "data": data,
             }
         else:
-            fields[part.name or ""] = await part.text()  # type: ignore[union-attr]
+            fields[str(name)] = data.decode() if isinstance(data, bytes) else ""
     return fields
 
 
