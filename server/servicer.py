@@ -1,8 +1,10 @@
 """The ModelRuntimeService servicer: convert the request, call the runtime, convert the result.
 
-Every RPC runs inside `_call`, which sets the caller's deadline for provider code, turns every
-runtime error into a rich status, and logs one line per RPC. Errors raised while a stream is
-being produced end the stream with that status, never with a truncated success.
+Every RPC runs inside `_call` (or `_stream`), which sets the caller's deadline for provider
+code, turns every runtime error into a rich status, and opens and closes the RPC's scope with the
+server's hooks (`server.observability.RpcHooks`: the log line, metrics, trace span and the
+drain's record of calls in flight). Errors raised while a stream is being produced end the stream
+with that status, never with a truncated success.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ from providers.sdk.model_types import (
 )
 from server import convert
 from server.errors import status_for
+from server.observability.rpc import RpcHooks, RpcScope
 
 logger = logging.getLogger("modelruntime.rpc")
 
@@ -48,24 +50,10 @@ def _deadline_margin(remaining: float) -> float:
     return min(max(remaining * 0.2, 0.02), 0.25)
 
 
-class _RpcScope:
-    """What `_call` learns about one RPC, for its log line."""
-
-    __slots__ = ("cancelled", "chunks", "method", "model", "provider", "request_id", "started")
-
-    def __init__(self, method: str, request: Any) -> None:
-        self.method = method
-        self.provider = getattr(request, "provider", "")
-        self.model = getattr(request, "model", "")
-        self.started = time.perf_counter()
-        self.request_id = uuid.uuid4().hex[:16]
-        self.chunks = 0
-        self.cancelled = False
-
-
 class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
-    def __init__(self, registry: ProviderRegistry) -> None:
+    def __init__(self, registry: ProviderRegistry, hooks: RpcHooks | None = None) -> None:
         self.registry = registry
+        self.hooks = hooks or RpcHooks()
 
     # ---- schema ------------------------------------------------------------------------------
 
@@ -310,21 +298,25 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         context: grpc.aio.ServicerContext,
         run: Callable[[], Awaitable[T]],
     ) -> T:
-        scope = _RpcScope(method, request)
+        scope = self.hooks.begin(method, request, context)
         failure: errors.ModelRuntimeError | None = None
+        response: T | None = None
         try:
+            self.hooks.admit()
             _bind_deadline(context)
             remaining = context.time_remaining()
-            return await _before_give_up(run(), _give_up_at(remaining), remaining)
+            response = await _before_give_up(run(), _give_up_at(remaining), remaining)
+            return response
         except errors.ModelRuntimeError as exc:
             failure = exc
         except Exception as exc:  # a bug: report it as one, without its text (it may hold secrets)
             failure = _internal(exc, scope)
         except asyncio.CancelledError:
-            scope.cancelled = True
-            raise
+            failure = self.hooks.cancelled(scope)
+            if failure is None:
+                raise
         finally:
-            _log(scope, failure)
+            self.hooks.finish(scope, failure, response)
         await _abort(context, failure, scope)
         raise AssertionError("unreachable: abort raises")
 
@@ -338,11 +330,13 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         # The deadline bounds each wait for the upstream, not the whole generator: it is
         # suspended at every yield while gRPC writes, and a timeout firing there would cancel
         # gRPC's write instead of our upstream read.
-        scope = _RpcScope(method, request)
+        scope = self.hooks.begin(method, request, context)
         failure: errors.ModelRuntimeError | None = None
+        last: Any = None
         remaining = context.time_remaining()
         give_up_at = _give_up_at(remaining)
         try:
+            self.hooks.admit()
             _bind_deadline(context)
             messages = start()
             async with contextlib.aclosing(messages):  # type: ignore[type-var]
@@ -350,20 +344,26 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
                     message = await _before_give_up(anext(messages, _END), give_up_at, remaining)
                     if message is _END:
                         break
-                    scope.chunks += 1
+                    scope.message_sent()
+                    last = message
                     yield message  # type: ignore[misc]
         except errors.ModelRuntimeError as exc:
             failure = exc
         except Exception as exc:
             failure = _internal(exc, scope)
-        except (asyncio.CancelledError, GeneratorExit):
-            # CancelledError when the caller cancels while we wait for the upstream;
-            # GeneratorExit when it cancels while gRPC is writing our last message: gRPC then
-            # drops this generator and asyncio closes it later, from another task.
+        except asyncio.CancelledError:
+            # The caller cancelled while we waited for the upstream, or the drain cut the call.
+            failure = self.hooks.cancelled(scope)
+            if failure is None:
+                raise
+        except GeneratorExit:
+            # The caller cancelled while gRPC was writing our last message: gRPC then drops
+            # this generator and asyncio closes it later, from another task.
             scope.cancelled = True
             raise
         finally:
-            _log(scope, failure)
+            # The last message carries a stream's usage.
+            self.hooks.finish(scope, failure, last)
         if failure is not None:
             await _abort(context, failure, scope)
 
@@ -411,7 +411,7 @@ def _bind_deadline(context: grpc.aio.ServicerContext) -> None:
     current_deadline.set(None if remaining is None else time.monotonic() + remaining)
 
 
-def _internal(exc: Exception, scope: _RpcScope) -> errors.InternalError:
+def _internal(exc: Exception, scope: RpcScope) -> errors.InternalError:
     logger.error("internal error in %s (request %s)", scope.method, scope.request_id, exc_info=exc)
     return errors.InternalError(
         f"internal error ({type(exc).__name__}); request id {scope.request_id}",
@@ -421,25 +421,10 @@ def _internal(exc: Exception, scope: _RpcScope) -> errors.InternalError:
 
 
 async def _abort(
-    context: grpc.aio.ServicerContext, failure: errors.ModelRuntimeError | None, scope: _RpcScope
+    context: grpc.aio.ServicerContext, failure: errors.ModelRuntimeError | None, scope: RpcScope
 ) -> None:
     assert failure is not None
     failure.provider = failure.provider or scope.provider or None
     failure.model = failure.model or scope.model or None
     status = status_for(failure)
     await context.abort(status.code, status.details, status.trailing_metadata)
-
-
-def _log(scope: _RpcScope, failure: errors.ModelRuntimeError | None) -> None:
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    logger.info(
-        "%s provider=%s model=%s outcome=%s chunks=%d latency_ms=%.1f request_id=%s",
-        scope.method,
-        scope.provider or "-",
-        scope.model or "-",
-        "Cancelled" if scope.cancelled else type(failure).__name__ if failure else "OK",
-        scope.chunks,
-        (time.perf_counter() - scope.started) * 1000,
-        scope.request_id,
-    )
