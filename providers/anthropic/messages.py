@@ -50,6 +50,9 @@ BETA_FLAGS = {
     "extended_output": "output-128k-2025-02-19",
 }
 _SAMPLING = ("temperature", "top_p", "top_k")
+# The API refuses a request without max_tokens; every shipped YAML requires it with a default,
+# so this only serves a model file that forgot the rule.
+DEFAULT_MAX_TOKENS = 4096
 _SYSTEM_ROLES = frozenset({PromptMessageRole.SYSTEM, PromptMessageRole.DEVELOPER})
 
 
@@ -78,7 +81,7 @@ def request_body(
 ) -> tuple[dict[str, Any], list[str]]:
     """A Messages request body and the beta flags it needs."""
     body = messages_body(model, prompt_messages, tools)
-    max_tokens = params["max_tokens"]
+    max_tokens = params.get("max_tokens", DEFAULT_MAX_TOKENS)
     body["max_tokens"] = max_tokens
     if params.get("thinking"):
         budget = params.get("thinking_budget", 1024)
@@ -98,6 +101,11 @@ def request_body(
         for name in _SAMPLING:
             if name in params:
                 body[name] = params[name]
+        # Newer models refuse temperature and top_p together. A top_p of 1 samples from the
+        # whole distribution, as no top_p does, so it is left out: Dify's model files give
+        # both rules template defaults (0 and 1), which would otherwise always collide.
+        if body.get("top_p") == 1.0 and "temperature" in body:
+            del body["top_p"]
     stop_sequences = [s for s in stop or () if s]
     if stop_sequences:
         body["stop_sequences"] = stop_sequences

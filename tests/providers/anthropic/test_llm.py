@@ -493,6 +493,81 @@ def test_thinking_streams_as_reasoning_and_its_signed_blocks_survive_a_tool_loop
     ]
 
 
+def test_thinking_blocks_stored_by_difys_plugin_are_sent_back_too(
+    client: mr.ModelRuntimeClient, anthropic: FakeAnthropic, credentials: dict[str, str]
+) -> None:
+    thought = {"type": "thinking", "thinking": "Use the tool.", "signature": "sig-dify"}
+    redacted = {"type": "redacted_thinking", "data": "EmwKAhgB"}
+    # Dify's plugin keeps redacted blocks under a key of their own.
+    stored = {
+        "anthropic_thinking_blocks": [thought],
+        "anthropic_redacted_thinking_blocks": [redacted],
+    }
+    prompt = [
+        {"role": "user", "content": "Time?"},
+        mr.assistant_message(
+            tool_calls=[{"id": "toolu_7", "function": {"name": "get_time", "arguments": "{}"}}],
+            opaque_body=stored,
+        ),
+        mr.tool_message("14:00", tool_call_id="toolu_7"),
+    ]
+
+    client.invoke_llm(PROVIDER, SONNET, credentials, prompt, tools=[TIME_TOOL])
+
+    assert anthropic.last_body()["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            thought,
+            redacted,
+            {"type": "tool_use", "id": "toolu_7", "name": "get_time", "input": {}},
+        ],
+    }
+
+
+def test_a_final_assistant_message_is_a_prefill_without_trailing_whitespace(
+    client: mr.ModelRuntimeClient, anthropic: FakeAnthropic, credentials: dict[str, str]
+) -> None:
+    prompt = [
+        {"role": "user", "content": "Give me JSON."},
+        {"role": "assistant", "content": "{\n  "},
+    ]
+
+    client.invoke_llm(PROVIDER, HAIKU, credentials, prompt)
+
+    assert anthropic.last_body()["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "{"}],
+    }
+
+
+def test_a_plain_text_document_is_sent_as_text(
+    client: mr.ModelRuntimeClient, anthropic: FakeAnthropic, credentials: dict[str, str]
+) -> None:
+    document = {
+        "type": "document",
+        "data": b"Minutes of the meeting.",
+        "mime_type": "text/plain",
+        "filename": "minutes.txt",
+    }
+
+    client.invoke_llm(
+        PROVIDER, HAIKU, credentials, [{"role": "user", "content": [document, "Summarise."]}]
+    )
+
+    assert anthropic.last_body()["messages"][0]["content"] == [
+        {
+            "type": "document",
+            "source": {
+                "type": "text",
+                "media_type": "text/plain",
+                "data": "Minutes of the meeting.",
+            },
+            "title": "minutes.txt",
+        },
+        {"type": "text", "text": "Summarise."},
+    ]
+
+
 def test_a_thinking_budget_not_below_max_tokens_is_an_invalid_parameter(
     client: mr.ModelRuntimeClient, anthropic: FakeAnthropic, credentials: dict[str, str]
 ) -> None:
@@ -533,6 +608,18 @@ def test_sampling_parameters_user_and_beta_flags_reach_the_wire(
     assert "top_p" not in body
     assert body["metadata"] == {"user_id": "user-7f3a"}
     assert recorded.headers["anthropic-beta"] == "context-1m-2025-08-07"
+
+
+def test_a_no_op_top_p_is_left_out_when_temperature_is_set(
+    client: mr.ModelRuntimeClient, anthropic: FakeAnthropic, credentials: dict[str, str]
+) -> None:
+    # Newer models refuse both; top_p 1.0 (a Dify template default) changes nothing anyway.
+    list(client.stream_llm(PROVIDER, SONNET, credentials, "hi", {"temperature": 0.3, "top_p": 1.0}))
+    assert "top_p" not in anthropic.last_body()
+
+    list(client.stream_llm(PROVIDER, SONNET, credentials, "hi", {"temperature": 0.3, "top_p": 0.9}))
+    body = anthropic.last_body()
+    assert (body["temperature"], body["top_p"]) == (0.3, 0.9)
 
 
 def test_extended_output_sends_its_beta_flag(
