@@ -31,6 +31,7 @@ from server.config import ServerConfig
 from server.observability.logs import configure_logging
 from server.observability.metrics import KnownLabels, MetricsEndpoint, RpcMetrics
 from server.observability.rpc import RpcHooks
+from server.security.build import build_security
 from server.servicer import ModelRuntimeServicer
 
 if TYPE_CHECKING:
@@ -115,12 +116,14 @@ async def start_server(
     configure_executor(config.sync_workers)
     configure_outbound(config.outbound.policy())
     registry = registry or load_registry(config)
+    security = build_security(config, registry)
     server = grpc.aio.server(
+        interceptors=security.interceptors,
         options=[
-            ("grpc.max_receive_message_length", config.max_receive_message_bytes),
+            ("grpc.max_receive_message_length", security.transport_receive_limit),
             ("grpc.max_send_message_length", config.max_send_message_bytes),
             *config.keepalive.grpc_options(),
-        ]
+        ],
     )
     metrics = RpcMetrics(KnownLabels(registry)) if config.metrics_address else None
     tracing = None
@@ -129,13 +132,14 @@ async def start_server(
 
         tracing = Tracing(span_exporter)
     hooks = RpcHooks(metrics, tracing)
-    pb_grpc.add_ModelRuntimeServiceServicer_to_server(ModelRuntimeServicer(registry, hooks), server)
+    servicer = ModelRuntimeServicer(registry, hooks, security.guard)
+    pb_grpc.add_ModelRuntimeServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(config.address)
+    port = security.add_port(server, config.address)
     if port == 0:
         raise OSError(f"cannot listen on {config.address}")
     await server.start()
@@ -170,8 +174,12 @@ async def serve(config: ServerConfig, ready_file: Path | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+    def cut_now() -> None:
+        logger.warning("second signal: ending %d call(s) now", running.hooks.cut_in_flight())
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, running.hooks.cut_in_flight)
+        loop.add_signal_handler(sig, cut_now)
     logger.info(
         "shutting down: draining %d call(s) for up to %.1fs",
         len(running.hooks.in_flight),
