@@ -403,6 +403,14 @@ def _transient_transport(exc: BaseException) -> bool:
     return transient
 
 
+def _names_a_missing_model(body: Any) -> bool:
+    """Whether a 404 body is Xinference's own (FastAPI's `{"detail": ...}`) about a model,
+    rather than the `Not Found` of a path nothing serves, or another server's page."""
+    if not isinstance(body, dict) or not isinstance(body.get("detail"), str):
+        return False
+    return body["detail"].strip().lower() != "not found"
+
+
 def scrub_addresses(error: InvokeError) -> None:
     """Removes internal addresses (`10.0.0.7:41235`) from an error's message, in place."""
     error.description = _ADDRESS.sub("<address>", error.description)
@@ -421,12 +429,14 @@ async def raise_for_answer(
     message = _ADDRESS.sub("<address>", error_message(body, text))
     status = response.status_code
     uid = connection.model_uid
-    if status == 404 and message.strip().lower() == "not found":
+    unknown_model = _UNKNOWN_MODEL.search(message) is not None
+    if status == 404 and not _names_a_missing_model(body):
+        # Not Xinference saying the model is missing: nothing serves this path at all.
         raise InvokeBadRequestError(
             f"the server at server_url has no Xinference API at {response.request.url.path} "
             "(HTTP 404); check server_url"
         )
-    if status == 404 or (status == 400 and (describing or _UNKNOWN_MODEL.search(message))):
+    if status == 404 or (status == 400 and (describing or unknown_model)):
         forget_description(connection)
         # The server's detail lists internal addresses or other UIDs: it is not quoted.
         raise InvokeBadRequestError(

@@ -48,6 +48,7 @@ RERANK = "bge-rerank"
 WHISPER = "whisper-small"
 TTS = "cosyvoice-sft"
 CHATTTS = "chattts"
+KOKORO = "kokoro"  # synthesises whole files only: refuses `stream`
 
 DESCRIPTIONS: dict[str, dict[str, Any]] = {
     CHAT: {
@@ -127,6 +128,13 @@ DESCRIPTIONS: dict[str, dict[str, Any]] = {
         "address": INTERNAL_ADDRESS,
         "model_name": "ChatTTS",
         "model_family": "ChatTTS",
+        "model_ability": ["text2audio"],
+    },
+    KOKORO: {
+        "model_type": "audio",
+        "address": INTERNAL_ADDRESS,
+        "model_name": "Kokoro-82M",
+        "model_family": "Kokoro",
         "model_ability": ["text2audio"],
     },
 }
@@ -345,7 +353,10 @@ class FakeXinference:
         return json_response(200, {"text": f"heard {len(audio)} bytes"})
 
     async def _speech(self, request: web.Request, recorded: Recorded) -> web.StreamResponse:
-        streamed = recorded.json().get("stream")
+        body = recorded.json()
+        streamed = body.get("stream")
+        if streamed and self.models[body["model"]]["model_family"] == "Kokoro":
+            return detail(500, "Kokoro does not support stream mode.")
         content_type = "application/octet-stream" if streamed else "audio/mpeg"
         return await write_stream(request, AUDIO_PIECES, content_type=content_type)
 
