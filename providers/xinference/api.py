@@ -406,9 +406,8 @@ def _transient_transport(exc: BaseException) -> bool:
 def _names_a_missing_model(body: Any) -> bool:
     """Whether a 404 body is Xinference's own (FastAPI's `{"detail": ...}`) about a model,
     rather than the `Not Found` of a path nothing serves, or another server's page."""
-    if not isinstance(body, dict) or not isinstance(body.get("detail"), str):
-        return False
-    return body["detail"].strip().lower() != "not found"
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return isinstance(detail, str) and detail.strip().lower() != "not found"
 
 
 def scrub_addresses(error: InvokeError) -> None:
