@@ -33,7 +33,6 @@ from typing import Any
 
 import httpx
 
-from providers.openai_api_compatible.models import common, framing
 from providers.sdk.entities.llm import LLMMode, LLMResult, LLMResultChunk, ToolCallDelta
 from providers.sdk.entities.message import (
     PromptMessage,
@@ -55,6 +54,8 @@ from providers.sdk.http import open_stream, request, request_json, upstream_erro
 from providers.sdk.model_types import LargeLanguageModel
 from providers.sdk.model_types.ai_model import Credentials
 from providers.sdk.protocols import openai_wire
+
+from .. import common, framing
 
 # Models that take `max_completion_tokens` and refuse `max_tokens` (OpenAI's reasoning models).
 _NEEDS_MAX_COMPLETION_TOKENS = re.compile(r"^(o1|o3|o4|gpt-5)", re.IGNORECASE)

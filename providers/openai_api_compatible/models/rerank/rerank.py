@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.openai_api_compatible.models import common
 from providers.sdk.entities.results import RerankDocument, RerankResult
 from providers.sdk.entities.schema import (
     AIModelEntity,
@@ -24,6 +23,8 @@ from providers.sdk.errors import InvokeServerUnavailableError
 from providers.sdk.http import ErrorCheck, request_json
 from providers.sdk.model_types import RerankModel
 from providers.sdk.model_types.ai_model import Credentials
+
+from .. import common
 
 VALIDATION_QUERY = "What is the capital of France?"
 VALIDATION_DOCS = ["Paris is the capital of France.", "Bananas are yellow."]

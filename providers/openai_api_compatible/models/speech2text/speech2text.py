@@ -14,7 +14,6 @@ from typing import IO
 
 import httpx
 
-from providers.openai_api_compatible.models import common
 from providers.sdk.entities.schema import (
     AIModelEntity,
     FetchFrom,
@@ -26,6 +25,8 @@ from providers.sdk.http import ErrorCheck, request, upstream_errors
 from providers.sdk.model_types import Speech2TextModel
 from providers.sdk.model_types.ai_model import Credentials
 from providers.sdk.protocols import openai_wire
+
+from .. import common
 
 # What OpenAI's endpoint accepts; most compatible servers (whisper.cpp, faster-whisper,
 # LocalAI) decode the same containers with ffmpeg.

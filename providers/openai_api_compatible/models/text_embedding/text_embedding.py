@@ -9,7 +9,6 @@ class sends at most `max_chunks` texts per request.
 
 from __future__ import annotations
 
-from providers.openai_api_compatible.models import common
 from providers.sdk.entities.results import EmbeddingInputType, EmbeddingUsage, TextEmbeddingResult
 from providers.sdk.entities.schema import (
     AIModelEntity,
@@ -22,6 +21,8 @@ from providers.sdk.http import ErrorCheck, request_json
 from providers.sdk.model_types import TextEmbeddingModel
 from providers.sdk.model_types.ai_model import Credentials
 from providers.sdk.protocols import openai_wire
+
+from .. import common
 
 
 class OpenAICompatibleTextEmbeddingModel(TextEmbeddingModel):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from providers.openai_api_compatible.models import common
 from providers.sdk.entities.schema import (
     AIModelEntity,
     FetchFrom,
@@ -18,6 +17,8 @@ from providers.sdk.entities.schema import (
 from providers.sdk.http import ErrorCheck, open_stream
 from providers.sdk.model_types import TTSModel
 from providers.sdk.model_types.ai_model import Credentials
+
+from .. import common
 
 AUDIO_FORMAT = "mp3"
 DEFAULT_VOICE = "alloy"
