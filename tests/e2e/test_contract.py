@@ -114,7 +114,10 @@ def test_list_providers_filters_by_model_type(
 ) -> None:
     providers = client.list_providers(model_type)
 
-    assert {p.provider for p in providers} == expected
+    # Built-in providers come and go; among the test's own providers the filter must be exact.
+    names = {p.provider for p in providers}
+    assert expected <= names
+    assert not ({"fake", "seed_style", "async_probe"} - expected) & names
     wanted = mr.to_model_type(model_type)
     assert all(wanted in p.supported_model_types for p in providers)
 
