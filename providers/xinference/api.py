@@ -58,6 +58,7 @@ T = TypeVar("T")
 _UID_FORBIDDEN = ("/", "?", "#")
 _ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b")
 _VALIDATION_FAILURE = re.compile(r"validation error|field required|invalid input", re.IGNORECASE)
+_NOT_FOR_ENDPOINT = re.compile(r"\bis not for\b", re.IGNORECASE)
 _UNKNOWN_MODEL = re.compile(r"model not found|not found in the model list", re.IGNORECASE)
 
 
@@ -460,6 +461,10 @@ async def raise_for_answer(
             f"the API key lacks {needs} for model uid {uid!r} on the Xinference server "
             f"(HTTP 403: {message})"
         )
+    if status >= 500 and _NOT_FOR_ENDPOINT.search(message):
+        # The UID now names a model of another kind than the kept description said: the next
+        # call reads the description again and says what the model is.
+        forget_description(connection)
     if status >= 500 and _VALIDATION_FAILURE.search(message):
         # Xinference answers invalid requests with 500 text/plain: the request is at fault.
         raise InvokeBadRequestError(f"the Xinference server refused the request: {message}")

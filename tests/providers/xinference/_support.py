@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from decimal import Decimal
 
 import grpc
@@ -38,3 +39,10 @@ def assert_free_usage(usage: llm_pb2.LLMUsage, prompt_tokens: int, completion_to
     assert (usage.prompt_tokens, usage.completion_tokens) == (prompt_tokens, completion_tokens)
     assert usage.total_tokens == prompt_tokens + completion_tokens
     assert Decimal(usage.total_price or "0") == 0
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -5,7 +5,6 @@ address or a secret)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +15,11 @@ from aiohttp import web
 from modelruntime import client as mr
 
 from ..upstream import Recorded, json_response, text_response
-from ._support import PROVIDER, assert_error, text
+from ._support import PROVIDER, assert_error, closed_port, text
 from .fake_xinference import (
     CHAT,
+    DESCRIPTIONS,
+    EMBEDDING,
     GENERATE,
     INTERNAL_ADDRESS,
     FakeXinference,
@@ -64,12 +65,6 @@ def stream_error(
         for chunk in client.stream_llm(PROVIDER, model, credentials, "Hi"):
             chunks.append(chunk)
     return chunks, caught.value
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # ---- the transport ----------------------------------------------------------------------------
@@ -480,3 +475,20 @@ def test_unusable_credentials_are_refused_before_any_call(
     assert exc.reason == "INVALID_CREDENTIALS"
     assert [v.field for v in exc.field_violations] == [f"credentials.{field}"]
     assert not xinference.upstream.requests
+
+
+def test_a_uid_relaunched_as_another_kind_of_model_is_noticed_on_the_next_call(
+    client: mr.ModelRuntimeClient, xinference: FakeXinference
+) -> None:
+    uid = xinference.add_model(fresh_uid("relaunched"), DESCRIPTIONS[CHAT])
+    credentials = xinference.credentials(uid)
+    client.invoke_llm(PROVIDER, "mine", credentials, "Hi")  # the description is kept
+    xinference.add_model(uid, DESCRIPTIONS[EMBEDDING])
+
+    first = invoke_error(client, credentials)
+    second = invoke_error(client, credentials)
+
+    assert_error(first, *DOWN)
+    assert "is not for chat" in str(first)
+    assert_error(second, *BAD)
+    assert "is an embedding model, not usable as llm" in str(second)
