@@ -36,8 +36,11 @@ Errors:
 
 Streamed usage: the usage of a stream reaches the caller on its last chunk, together with the
 finish reason (carried over from the finish chunk when usage comes in a separate `choices: []`
-chunk). Running usage counts on intermediate chunks (vLLM's continuous usage, Xinference's
-completions) are remembered rather than forwarded, and put on the finish chunk.
+chunk). With `Dialect.finish_reason_on_usage_chunk` the finish chunk is passed on without its
+finish reason, so only the last chunk has one; should the usage chunk never come, one last
+empty chunk carries the finish reason. Running usage
+counts on intermediate chunks (vLLM's continuous usage, Xinference's completions) are
+remembered rather than forwarded, and put on the finish chunk.
 """
 
 from __future__ import annotations
@@ -147,6 +150,11 @@ class Dialect:
     image_detail: bool = True
     # The role a developer message is sent as (servers without the role take "system").
     developer_role: str = "developer"
+    # With include_usage: pass the finish chunk on without its finish reason and put it on the
+    # usage chunk that follows, so only the last chunk carries it (as the contract says). Off
+    # by default because a server that ignores include_usage then needs one extra chunk at the
+    # end to carry the finish reason.
+    finish_reason_on_usage_chunk: bool = False
 
 
 OPENAI = Dialect()
@@ -551,8 +559,10 @@ class _StreamParser:
         self.model = model
         self.dialect = dialect
         self.done_marker = done_marker
+        self.usage_follows = dialect.include_usage and dialect.finish_reason_on_usage_chunk
         self.done = False
         self.finish_reason: str | None = None
+        self.finish_sent = False
         self.running_usage: LLMUsage | None = None
 
     def feed(self, data: str, event: str = "") -> LLMResultChunk | None:
@@ -577,12 +587,13 @@ class _StreamParser:
                 return None
             return self._chunk(payload, AssistantPromptMessageDelta(), usage, self.finish_reason)
         finish_reason = choice.get("finish_reason") or None
-        if finish_reason:
-            self.finish_reason = finish_reason
-            usage = usage or self.running_usage
-        else:
+        if not finish_reason:
             self.running_usage = usage or self.running_usage
-            usage = None
+            return self._chunk(payload, self._message(choice), None, None)
+        self.finish_reason = finish_reason
+        usage = usage or self.running_usage
+        if usage is None and self.usage_follows:
+            finish_reason = None
         return self._chunk(payload, self._message(choice), usage, finish_reason)
 
     def end_of_body(self) -> None:
@@ -592,6 +603,13 @@ class _StreamParser:
         if self.finish_reason is None:
             raise stream_cut("finish_reason")
 
+    def unsent_finish(self) -> LLMResultChunk | None:
+        """At the end: a chunk with the finish reason held back for a usage chunk that never
+        came (a server that ignores include_usage), so it is not lost."""
+        if self.finish_reason is None or self.finish_sent:
+            return None
+        return self._chunk({}, AssistantPromptMessageDelta(), None, self.finish_reason)
+
     def _chunk(
         self,
         payload: Mapping[str, Any],
@@ -599,6 +617,7 @@ class _StreamParser:
         usage: LLMUsage | None,
         finish_reason: str | None,
     ) -> LLMResultChunk:
+        self.finish_sent = self.finish_sent or finish_reason is not None
         return LLMResultChunk(
             model=payload.get("model") or self.model,
             system_fingerprint=payload.get("system_fingerprint"),
@@ -711,8 +730,11 @@ async def _stream(
         if chunk is not None:
             yield chunk
         elif parser.done:
-            return
-    parser.end_of_body()
+            break
+    else:
+        parser.end_of_body()
+    if (last := parser.unsent_finish()) is not None:
+        yield last
 
 
 def _is_json(response: httpx.Response) -> bool:
