@@ -90,6 +90,7 @@ class Reply:
     error_message: str = "Overloaded"
     garbage_after: int | None = None  # send a `data:` line that is not JSON
     end_after: int | None = None  # end the body cleanly after this many events
+    linger: float = 0.0  # keep the body open this long after message_stop
     unknown_events: bool = False  # add event types this adapter has never heard of
 
 
@@ -125,6 +126,8 @@ class FakeAnthropic:
         self.models: set[str] = set()
         # Drop the connection of every Messages request before answering it.
         self.reset = False
+        # The client's port of each Messages request: the same port means a reused connection.
+        self.client_ports: list[int] = []
         upstream.route("POST", "/v1/messages", self._messages)
         upstream.route("POST", "/v1/messages/count_tokens", self._count_tokens)
 
@@ -149,6 +152,8 @@ class FakeAnthropic:
     # ---- handlers ------------------------------------------------------------------------
 
     async def _messages(self, request: web.Request, recorded: Recorded) -> web.StreamResponse:
+        if request.transport is not None:
+            self.client_ports.append(request.transport.get_extra_info("peername")[1])
         refused = self._refuse(recorded)
         if refused is not None:
             return refused
@@ -371,6 +376,8 @@ def stream_pieces(reply: Reply, model: str) -> list[StreamPiece]:
         if sent and reply.pause:
             pieces.append(Pause(reply.pause))
         pieces.append(sse_event(name, data))
+    if reply.linger:
+        pieces.append(Pause(reply.linger))
     return pieces
 
 

@@ -119,6 +119,30 @@ def test_a_streamed_answer_is_one_chunk_per_delta_then_usage_and_price(
     }
 
 
+def test_streamed_calls_reuse_one_pooled_connection(
+    client: mr.ModelRuntimeClient, anthropic: FakeAnthropic, credentials: dict[str, str]
+) -> None:
+    for _ in range(3):
+        chunks = list(client.stream_llm(PROVIDER, HAIKU, credentials, "hi"))
+        assert chunks[-1].delta.finish_reason == "stop"
+
+    # The body is read to its end after message_stop, so httpx keeps the connection.
+    assert len(set(anthropic.client_ports[-3:])) == 1
+
+
+def test_a_body_left_open_after_message_stop_delays_the_end_only_briefly(
+    client: mr.ModelRuntimeClient, anthropic: FakeAnthropic, credentials: dict[str, str]
+) -> None:
+    anthropic.reply(Reply([Text(["done"])], linger=5.0))
+
+    started = time.monotonic()
+    chunks = list(client.stream_llm(PROVIDER, HAIKU, credentials, "hi"))
+
+    assert [c.delta.message.content for c in chunks] == ["done", ""]
+    # The reading after message_stop gives up after a second (DRAIN_SECONDS).
+    assert time.monotonic() - started < 3.0
+
+
 def test_unknown_events_and_pings_are_skipped(
     client: mr.ModelRuntimeClient, anthropic: FakeAnthropic, credentials: dict[str, str]
 ) -> None:

@@ -11,6 +11,8 @@ chunk, sent at `message_stop`, carries the usage, the finish reason and the thin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -54,7 +56,14 @@ from providers.sdk.errors import (
     InvokeError,
     InvokeServerUnavailableError,
 )
-from providers.sdk.http import open_stream, request, request_json, sse_events, stream_cut
+from providers.sdk.http import (
+    ServerSentEvent,
+    open_stream,
+    request,
+    request_json,
+    sse_events,
+    stream_cut,
+)
 from providers.sdk.model_types import LargeLanguageModel
 from providers.sdk.model_types.ai_model import Credentials
 from providers.sdk.model_types.large_language_model import estimate_prompt_tokens
@@ -77,6 +86,9 @@ CUSTOMIZABLE_TEMPLATE = "claude-sonnet-4-5-20250929"
 CUSTOMIZABLE_MAX_TOKENS = ParameterRule.of(
     "max_tokens", use_template="max_tokens", required=True, default=4096, min=1, max=128000
 )
+
+# How long to wait for the body's end after `message_stop` before giving the connection up.
+DRAIN_SECONDS = 1.0
 
 # A one-token question, for proving credentials when the models list cannot.
 _PROBE_BODY = {"max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
@@ -147,7 +159,8 @@ class AnthropicLargeLanguageModel(LargeLanguageModel):
             headers=connection.headers,
             check=check_response,
         ) as response:
-            async for event in sse_events(response):
+            events = sse_events(response)
+            async for event in events:
                 data = json.loads(event.data)
                 if not isinstance(data, dict):
                     raise _unreadable(event.event)
@@ -159,12 +172,12 @@ class AnthropicLargeLanguageModel(LargeLanguageModel):
                     if delta_type == "text_delta":
                         yield _chunk(AssistantPromptMessageDelta(content=delta.get("text", "")))
                     elif delta_type == "input_json_delta":
+                        # Server tools' blocks (never requested here) stream input too.
                         tool_use = tool_uses.get(index)
-                        if tool_use is None:
-                            raise _unreadable("input_json_delta outside a tool_use block")
-                        fragment = delta.get("partial_json", "")
-                        tool_use.has_input = tool_use.has_input or bool(fragment)
-                        yield _chunk(_tool_delta(index, tool_use, fragment))
+                        if tool_use is not None:
+                            fragment = delta.get("partial_json", "")
+                            tool_use.has_input = tool_use.has_input or bool(fragment)
+                            yield _chunk(_tool_delta(index, tool_use, fragment))
                     elif delta_type == "thinking_delta":
                         text = delta.get("thinking", "")
                         block = thinking.get(index)
@@ -223,6 +236,7 @@ class AnthropicLargeLanguageModel(LargeLanguageModel):
                             finish_reason=_finish_reason(stop_reason),
                         ),
                     )
+                    await _drain(events)
                     return
                 elif kind == "error":
                     raise error_from_event(data)
@@ -311,6 +325,16 @@ class AnthropicLargeLanguageModel(LargeLanguageModel):
                 "pricing": None,
             }
         )
+
+
+async def _drain(events: AsyncIterator[ServerSentEvent]) -> None:
+    """Reads what follows `message_stop` (normally just the body's end), so the connection goes
+    back to the pool for the next call: httpx closes a connection whose body was left unread.
+    Briefly, and quietly: the answer is already complete."""
+    with contextlib.suppress(InvokeError, TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in events:
+                pass
 
 
 async def _models_check(response: httpx.Response) -> None:
