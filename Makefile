@@ -46,6 +46,13 @@ test-python: $(STAMP) $(GRPCURL)
 $(GRPCURL):
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 
+## The performance benchmark (bench/run.py, docs/performance.md): about 15 minutes on 2 cores;
+## `make bench BENCH_ARGS=--quick` takes about a minute. Not part of `make test`.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 ## buf lint on the contract, ruff (lint and format check), mypy --strict.
 lint: lint-python $(EXTRA_LINTS)
 
