@@ -38,7 +38,7 @@ from providers.sdk.errors import (
     InvokeRateLimitError,
     InvokeServerUnavailableError,
 )
-from providers.sdk.protocols.openai_wire import error_message
+from providers.sdk.protocols.openai_wire import auth_headers, error_message
 
 # A description is re-read after this long, so a model relaunched with other abilities is
 # noticed soon, while a busy stream of calls reads it once per interval, not once per call.
@@ -114,7 +114,7 @@ class Connection:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return auth_headers(self.api_key)
 
     @property
     def model_path(self) -> str:

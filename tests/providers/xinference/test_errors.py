@@ -5,6 +5,7 @@ address or a secret)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -441,6 +442,37 @@ def test_a_brief_outage_is_retried(
 
     assert text(chunks) == "ok"
     assert len([r for r in xinference.upstream.requests if r.path == "/v1/chat/completions"]) == 3
+
+
+def test_a_refused_connection_is_retried_with_growing_waits(
+    client: mr.ModelRuntimeClient,
+) -> None:
+    credentials = {
+        "server_url": f"http://127.0.0.1:{closed_port()}",
+        "model_uid": CHAT,
+        "max_retries": "2",
+    }
+
+    started = time.monotonic()
+    exc = invoke_error(client, credentials)
+
+    assert_error(exc, *CONNECTION)
+    assert time.monotonic() - started >= 0.25 + 0.5  # the two waits before the retries
+
+
+def test_a_failed_tls_handshake_is_not_retried(
+    client: mr.ModelRuntimeClient, xinference: FakeXinference
+) -> None:
+    credentials = xinference.credentials(
+        CHAT, server_url=xinference.url.replace("http://", "https://"), max_retries="3"
+    )
+
+    started = time.monotonic()
+    exc = invoke_error(client, credentials)
+
+    assert_error(exc, *CONNECTION)
+    # Three retries would wait 0.25 + 0.5 + 1 s; a handshake that will not heal is not retried.
+    assert time.monotonic() - started < 0.7
 
 
 def test_retries_end_when_they_are_used_up(

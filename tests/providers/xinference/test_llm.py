@@ -12,6 +12,7 @@ from ..fakes.openai_wire import chat_completion, reply, text_completion, tool_ca
 from ._support import PROVIDER, assert_free_usage, text
 from .fake_xinference import (
     CHAT,
+    DESCRIPTIONS,
     GENERATE,
     GLM_CHAT,
     HYBRID,
@@ -19,6 +20,7 @@ from .fake_xinference import (
     chat_stream,
     completion_stream,
     finish,
+    fresh_uid,
 )
 
 WEATHER_TOOL = {
@@ -355,11 +357,12 @@ def test_a_completion_without_streaming(
 def test_the_api_key_goes_as_a_bearer_token(
     client: mr.ModelRuntimeClient, secured: FakeXinference
 ) -> None:
-    result = client.invoke_llm(PROVIDER, "my-qwen", secured.credentials(CHAT), "Hi")
+    uid = secured.add_model(fresh_uid("keyed"), DESCRIPTIONS[CHAT])
+
+    result = client.invoke_llm(PROVIDER, "my-qwen", secured.credentials(uid), "Hi")
 
     assert result.message.content == "Hello"
-    for path in (f"/v1/models/{CHAT}", "/v1/chat/completions"):
-        if any(r.path == path for r in secured.upstream.requests):
-            assert secured.upstream.last(path).headers["authorization"] == (
-                f"Bearer {secured.api_key}"
-            )
+    paths = [r.path for r in secured.upstream.requests]
+    assert paths == [f"/v1/models/{uid}", "/v1/chat/completions"]
+    for recorded in secured.upstream.requests:
+        assert recorded.headers["authorization"] == f"Bearer {secured.api_key}"
