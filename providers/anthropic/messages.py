@@ -53,6 +53,8 @@ _SAMPLING = ("temperature", "top_p", "top_k")
 # The API refuses a request without max_tokens; every shipped YAML requires it with a default,
 # so this only serves a model file that forgot the rule.
 DEFAULT_MAX_TOKENS = 4096
+# The smallest thinking budget the API accepts.
+MIN_THINKING_BUDGET = 1024
 _SYSTEM_ROLES = frozenset({PromptMessageRole.SYSTEM, PromptMessageRole.DEVELOPER})
 
 
@@ -84,7 +86,7 @@ def request_body(
     max_tokens = params.get("max_tokens", DEFAULT_MAX_TOKENS)
     body["max_tokens"] = max_tokens
     if params.get("thinking"):
-        budget = params.get("thinking_budget", 1024)
+        budget = params.get("thinking_budget", MIN_THINKING_BUDGET)
         if budget >= max_tokens:
             raise InvalidParameterError(
                 [
