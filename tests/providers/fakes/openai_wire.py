@@ -186,6 +186,9 @@ class ChatStream(_EventScript):
             model=model, id=id, line_ending=line_ending, object="chat.completion.chunk"
         )
 
+    def _base(self) -> dict[str, Any]:
+        return {**super()._base(), "system_fingerprint": "fp_fake"}
+
     @classmethod
     def text(
         cls, *pieces: str, prompt_tokens: int = 10, completion_tokens: int = 5, **options: Any
@@ -210,7 +213,6 @@ class ChatStream(_EventScript):
         """One chunk with `delta` as it is (and `usage`, as some servers put it on the last)."""
         payload: dict[str, Any] = {
             **self._base(),
-            "system_fingerprint": "fp_fake",
             "choices": [
                 {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             ],

@@ -1,0 +1,1 @@
+"""One model class per model type; `common` holds what they share."""

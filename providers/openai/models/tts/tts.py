@@ -1,0 +1,63 @@
+"""OpenAI speech over `/audio/speech`: the audio is passed on piece by piece as it arrives.
+
+OpenAI takes at most the model's `word_limit` characters per request; a longer text is sent
+in several requests, cut after sentences, and their audio follows one after another (MP3
+frames play back to back).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from providers.openai.models.common import OpenAIApi, OpenAICredentialCheck
+from providers.sdk.model_types import TTSModel
+from providers.sdk.model_types.ai_model import Credentials
+
+DEFAULT_CHARS_PER_REQUEST = 4096
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？\n])\s*")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut after sentences where possible."""
+    pieces: list[str] = []
+    current = ""
+    for sentence in (s for s in _SENTENCE_END.split(text) if s):
+        while len(sentence) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(sentence[:limit])
+            sentence = sentence[limit:]
+        if len(current) + len(sentence) + 1 > limit and current:
+            pieces.append(current)
+            current = ""
+        current = f"{current} {sentence}" if current else sentence
+    if current:
+        pieces.append(current)
+    return pieces or [text]
+
+
+class OpenAITTSModel(OpenAICredentialCheck, TTSModel):
+    async def _invoke(
+        self,
+        model: str,
+        credentials: Credentials,
+        content_text: str,
+        voice: str,
+        user: str | None = None,
+    ) -> AsyncIterator[bytes]:
+        schema = self.predefined_models[model]
+        properties = schema.model_properties
+        texts = split_text(content_text, properties.word_limit or DEFAULT_CHARS_PER_REQUEST)
+        audio_format = (properties.audio_type or "mp3").lower()
+        return self._audio(OpenAIApi(credentials), model, voice, audio_format, texts)
+
+    async def _audio(
+        self, api: OpenAIApi, model: str, voice: str, audio_format: str, texts: list[str]
+    ) -> AsyncIterator[bytes]:
+        for text in texts:
+            body = {"model": model, "input": text, "voice": voice, "response_format": audio_format}
+            async with api.stream("/audio/speech", body) as response:
+                async for piece in response.aiter_bytes():
+                    yield piece
