@@ -93,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(serve(config, args.ready_file))
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:  # ConfigError: a credential set that fits no provider
         print(f"modelruntime: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -12,6 +12,8 @@ metrics_address: 127.0.0.1:9464   # MODELRUNTIME_METRICS_ADDRESS; Prometheus end
 tracing: false                    # MODELRUNTIME_TRACING; OTLP exporter from the OTEL_* variables
 drain_delay_seconds: 0            # NOT_SERVING and refusing new calls before the listener closes
 keepalive: {max_connection_age_seconds: 1800, ...}   # see KeepaliveConfig
+security: {tls: ..., auth: ..., credential_sets: ...}  # docs/operating/security.md
+limits: {max_prompt_messages: 1000, max_concurrent_calls: 4096, ...}  # the same page
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from providers.sdk.outbound import OutboundPolicy
+from server.security.config import LimitsConfig, SecurityConfig
 
 
 class ConfigError(Exception):
@@ -87,9 +90,11 @@ class KeepaliveConfig(BaseModel):
         options = [
             ("grpc.keepalive_time_ms", ms(self.keepalive_time_seconds)),
             ("grpc.keepalive_timeout_ms", ms(self.keepalive_timeout_seconds)),
+            # What closes a connection whose ping goes unanswered in grpc 1.6x and later.
+            ("grpc.http2.ping_timeout_ms", ms(self.keepalive_timeout_seconds)),
             ("grpc.keepalive_permit_without_calls", int(self.keepalive_permit_without_calls)),
             (
-                "grpc.http2.min_recv_ping_interval_without_data_ms",
+                "grpc.http2.min_ping_interval_without_data_ms",
                 ms(self.min_ping_interval_seconds),
             ),
             # Our own keepalive pings go on through a stream that sends no data for minutes.
@@ -128,6 +133,9 @@ class ServerConfig(BaseModel):
     # while the listener stays open, for clients that watch health; counted in the grace period.
     drain_delay_seconds: float = Field(default=0.0, ge=0)
     keepalive: KeepaliveConfig = Field(default_factory=KeepaliveConfig)
+    # Security and limits (docs/operating/security.md).
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
 
 _ENV: dict[str, str] = {

@@ -35,6 +35,7 @@ from providers.sdk.model_types import (
 from server import convert
 from server.errors import status_for
 from server.observability.rpc import RpcHooks, RpcScope
+from server.security.guard import Admission, CallGuard
 
 logger = logging.getLogger("modelruntime.rpc")
 
@@ -51,9 +52,15 @@ def _deadline_margin(remaining: float) -> float:
 
 
 class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
-    def __init__(self, registry: ProviderRegistry, hooks: RpcHooks | None = None) -> None:
+    def __init__(
+        self,
+        registry: ProviderRegistry,
+        hooks: RpcHooks | None = None,
+        guard: CallGuard | None = None,
+    ) -> None:
         self.registry = registry
         self.hooks = hooks or RpcHooks()
+        self.guard = guard or CallGuard.default()
 
     # ---- schema ------------------------------------------------------------------------------
 
@@ -301,11 +308,16 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         scope = self.hooks.begin(method, request, context)
         failure: errors.ModelRuntimeError | None = None
         response: T | None = None
+        admission: Admission | None = None
         try:
             self.hooks.admit()
+            # Limits, the caller's permissions, credential sets, concurrency caps.
+            admission = self.guard.admit(request)
             _bind_deadline(context)
             remaining = context.time_remaining()
-            response = await _before_give_up(run(), _give_up_at(remaining), remaining)
+            response = admission.answer(
+                await _before_give_up(run(), _give_up_at(remaining), remaining)
+            )
             return response
         except errors.ModelRuntimeError as exc:
             failure = exc
@@ -316,6 +328,8 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             if failure is None:
                 raise
         finally:
+            if admission is not None:
+                admission.close(failure)
             self.hooks.finish(scope, failure, response)
         await _abort(context, failure, scope)
         raise AssertionError("unreachable: abort raises")
@@ -333,10 +347,12 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         scope = self.hooks.begin(method, request, context)
         failure: errors.ModelRuntimeError | None = None
         last: Any = None
+        admission: Admission | None = None
         remaining = context.time_remaining()
         give_up_at = _give_up_at(remaining)
         try:
             self.hooks.admit()
+            admission = self.guard.admit(request)
             _bind_deadline(context)
             messages = start()
             async with contextlib.aclosing(messages):  # type: ignore[type-var]
@@ -362,6 +378,8 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             scope.cancelled = True
             raise
         finally:
+            if admission is not None:
+                admission.close(failure)
             # The last message carries a stream's usage.
             self.hooks.finish(scope, failure, last)
         if failure is not None:

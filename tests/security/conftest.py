@@ -1,6 +1,7 @@
 """Real servers with security settings, one per test module or test (the session's server in
-tests/conftest.py has none). They serve only the fake provider and the test-only providers, so
-these tests depend on nothing but the SDK and the server."""
+tests/conftest.py has none). They serve only the fake provider, the test-only providers and the
+`recorder` provider beside this file (which records every call that reaches it), so these tests
+depend on nothing but the SDK and the server."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from conftest import TEST_PROVIDERS, ServerThread
 from modelruntime.client import ModelRuntimeClient
 from server.config import ServerConfig
 
+from . import recorded
+
 FAKE_PROVIDER = Path(__file__).parents[2] / "providers" / "fake"
+RECORDER_PROVIDER = Path(__file__).parent / "recorder"
 CALL_TIMEOUT = 10.0
 
 
@@ -24,7 +28,7 @@ def security_config(**settings: Any) -> ServerConfig:
         {
             "address": "127.0.0.1:0",
             "include_builtin_providers": False,
-            "provider_paths": [FAKE_PROVIDER, TEST_PROVIDERS],
+            "provider_paths": [FAKE_PROVIDER, TEST_PROVIDERS, RECORDER_PROVIDER],
             "sync_workers": 4,
             **settings,
         }
@@ -52,3 +56,8 @@ def plain_server() -> Iterator[ServerThread]:
 def plain_client(plain_server: ServerThread) -> Iterator[ModelRuntimeClient]:
     with ModelRuntimeClient(plain_server.address, default_timeout=CALL_TIMEOUT) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_record() -> None:
+    recorded.clear()
