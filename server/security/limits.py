@@ -125,9 +125,6 @@ class ConcurrencyLimiter:
         self.total = 0
         self._by_provider: dict[str, int] = {}
 
-    def in_progress(self, provider: str) -> int:
-        return self._by_provider.get(provider, 0)
-
     def acquire(self, provider: str) -> Callable[[], None]:
         """Counts one call in; returns the function that counts it out (once)."""
         if self._total_cap is not None and self.total >= self._total_cap:
