@@ -46,6 +46,8 @@ class RelayLargeLanguageModel(LargeLanguageModel):
             "/v1/relay",
             check=_check,
             json={"prompt": prompt},
+            # The key in the query string too, as Gemini takes it: it must not leak into spans.
+            params={"key": credentials["api_key"]},
             headers={"authorization": f"Bearer {credentials['api_key']}"},
         ) as response:
             async for event in http.sse_events(response):
