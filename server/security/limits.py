@@ -43,6 +43,8 @@ class MessageSizeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc] 
 
     def __init__(self, max_message_bytes: int) -> None:
         self._max = max_message_bytes
+        # method -> (the handler gRPC gave, ours): built once per method, not per call.
+        self._checked: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -50,8 +52,16 @@ class MessageSizeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc] 
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith(SERVICE_PREFIX):
+        method: str = handler_call_details.method
+        if handler is None or not method.startswith(SERVICE_PREFIX):
             return handler
+        cached = self._checked.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, self._size_checked(handler))
+            self._checked[method] = cached
+        return cached[1]
+
+    def _size_checked(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         parse = handler.request_deserializer
         limit = self._max
 
@@ -78,8 +88,8 @@ class RequestLimits:
 
     def __init__(self, config: LimitsConfig, max_message_bytes: int) -> None:
         self.max_message_bytes = max_message_bytes
-        # (request field, config key, limit): a field a request type lacks is skipped.
-        self._checks = [
+        # (request field, config key, limit); each request type checks the fields it has.
+        self._limits = [
             (field, key, limit)
             for field, key, limit in (
                 ("prompt_messages", "max_prompt_messages", config.max_prompt_messages),
@@ -88,6 +98,7 @@ class RequestLimits:
             )
             if limit is not None
         ]
+        self._by_type: dict[type, list[tuple[str, str, int]]] = {}
 
     def check_size(self, request: object) -> None:
         if isinstance(request, Oversized):
@@ -99,14 +110,18 @@ class RequestLimits:
             )
 
     def check(self, request: object) -> None:
-        for field, key, limit in self._checks:
-            value = getattr(request, field, None)
-            if value is not None and len(value) > limit:
+        checks = self._by_type.get(type(request))
+        if checks is None:
+            fields = getattr(getattr(request, "DESCRIPTOR", None), "fields_by_name", {})
+            checks = self._by_type[type(request)] = [c for c in self._limits if c[0] in fields]
+        for field, key, limit in checks:
+            size = len(getattr(request, field))
+            if size > limit:
                 raise LimitExceededError(
                     field,
                     key,
                     limit,
-                    len(value),
+                    size,
                     provider=getattr(request, "provider", "") or None,
                     model=getattr(request, "model", "") or None,
                 )
