@@ -299,14 +299,38 @@ async def open_stream(
     **kwargs: Any,
 ) -> AsyncIterator[httpx.Response]:
     """A streamed request whose status has been checked. Leaving the block early (a cancelled
-    call) closes the response, and with it the upstream connection, at once. `read_timeout`
-    caps the wait for each piece of the body below the caller's deadline (see `timeout`)."""
+    call) closes the response, and with it the upstream connection, at once. Leaving it
+    normally (the answer was read to its end marker) reads what is left of the body so the
+    connection goes back to the pool. `read_timeout` caps the wait for each piece of the body
+    below the caller's deadline (see `timeout`)."""
     with upstream_errors():
         async with client.stream(method, url, timeout=timeout(read_timeout), **kwargs) as response:
             if not response.is_success:
                 await check(response)
                 raise error_for_status(response.status_code, "", response.headers)
             yield response
+            await _finish_body(response)
+
+
+# After an end marker only the body's terminator is left; anything longer is not worth waiting
+# for, and closing the connection (what httpx does with an unread body) is the fallback.
+_FINISH_BODY_WAIT = 0.25
+_FINISH_BODY_BYTES = 64 * 1024
+
+
+async def _finish_body(response: httpx.Response) -> None:
+    """Reads the rest of a body whose reader stopped at the end marker: httpx closes, rather
+    than pools, a connection whose body was not read to the end."""
+    read = 0
+    try:
+        async with asyncio.timeout(_FINISH_BODY_WAIT):
+            # The raw byte stream, because httpx's own iterators cannot be restarted.
+            async for piece in response.stream:  # type: ignore[union-attr]
+                read += len(piece)
+                if read > _FINISH_BODY_BYTES:
+                    return
+    except Exception:  # best effort: any failure leaves the connection to be closed, as before
+        return
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:

@@ -184,3 +184,21 @@ async def test_one_pooled_client_per_base_url() -> None:
     assert http.client_for("http://127.0.0.1:2/v1") is not first
     await http.close_clients()
     assert first.is_closed
+
+
+async def test_a_stream_read_to_its_end_marker_returns_its_connection_to_the_pool(
+    fake: FakeUpstream,
+) -> None:
+    async def answer(request: web.Request, recorded: Recorded) -> web.StreamResponse:
+        return await write_stream(request, [sse_data({"n": 1}), sse_data("[DONE]")])
+
+    fake.route("POST", "/done", answer)
+    client = http.client_for(fake.url)
+    for _ in range(3):
+        async with http.open_stream(client, "POST", "/done", check=quote_error) as response:
+            async for event in http.sse_events(response):
+                if event.data == "[DONE]":
+                    break
+    peers = {recorded.peer for recorded in fake.requests}
+    assert len(fake.requests) == 3
+    assert len(peers) == 1, f"each stream opened its own connection: {peers}"

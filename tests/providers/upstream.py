@@ -35,6 +35,8 @@ class Recorded:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     form: dict[str, Any] = field(default_factory=dict)  # multipart fields (files as bytes)
+    # The client's (host, port): equal ports mean a reused keep-alive connection.
+    peer: tuple[str, int] | None = None
     # time.monotonic() when the client closed the connection before the answer was complete.
     disconnected_at: float | None = None
     _disconnected: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -135,6 +137,7 @@ class FakeUpstream:
             query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
+            peer=request.transport.get_extra_info("peername") if request.transport else None,
         )
         if request.content_type.startswith("multipart/"):
             recorded.form = _multipart_fields(request.headers["Content-Type"], body)
