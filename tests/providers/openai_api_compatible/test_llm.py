@@ -628,8 +628,14 @@ def test_bare_json_lines_work_with_a_newline_delimiter(
         client.stream_llm(PROVIDER, MODEL, creds(upstream, stream_mode_delimiter="\\n"), "x")
     )
 
-    assert [c.delta.message.content for c in chunks[:3]] == ["a", "b", ""]
-    assert chunks[2].delta.finish_reason == "stop"
+    # The three events, then the runtime's closing chunk with a usage estimate.
+    assert [(c.delta.message.content, c.delta.finish_reason) for c in chunks] == [
+        ("a", ""),
+        ("b", ""),
+        ("", "stop"),
+        ("", "stop"),
+    ]
+    assert chunks[-1].delta.usage.completion_tokens > 0
 
 
 def test_a_custom_framed_stream_cut_before_its_finish_is_an_error(
