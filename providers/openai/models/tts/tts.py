@@ -15,27 +15,24 @@ from providers.sdk.model_types import TTSModel
 from providers.sdk.model_types.ai_model import Credentials
 
 DEFAULT_CHARS_PER_REQUEST = 4096
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？\n])\s*")
+# A sentence with the punctuation and whitespace that end it (or the text's unended tail).
+_SENTENCE = re.compile(r".+?(?:[.!?。！？\n]+\s*|$)", re.DOTALL)
 
 
 def split_text(text: str, limit: int) -> list[str]:
     """`text` in pieces of at most `limit` characters, cut after sentences where possible."""
     pieces: list[str] = []
     current = ""
-    for sentence in (s for s in _SENTENCE_END.split(text) if s):
-        while len(sentence) > limit:
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(sentence[:limit])
-            sentence = sentence[limit:]
-        if len(current) + len(sentence) + 1 > limit and current:
+    for sentence in _SENTENCE.findall(text):
+        if current and len(current) + len(sentence) > limit:
             pieces.append(current)
             current = ""
-        current = f"{current} {sentence}" if current else sentence
-    if current:
-        pieces.append(current)
-    return pieces or [text]
+        while len(sentence) > limit:
+            pieces.append(sentence[:limit])
+            sentence = sentence[limit:]
+        current += sentence
+    pieces.append(current)
+    return [piece.strip() for piece in pieces if piece.strip()] or [text]
 
 
 class OpenAITTSModel(OpenAICredentialCheck, TTSModel):
