@@ -33,7 +33,13 @@ from typing import Any
 
 import httpx
 
-from providers.sdk.entities.llm import LLMMode, LLMResult, LLMResultChunk, ToolCallDelta
+from providers.sdk.entities.llm import (
+    AssistantPromptMessageDelta,
+    LLMMode,
+    LLMResult,
+    LLMResultChunk,
+    ToolCallDelta,
+)
 from providers.sdk.entities.message import (
     PromptMessage,
     PromptMessageTool,
@@ -412,7 +418,7 @@ class _LegacyFunctionCallParser(openai_wire.ChatStreamParser):
     """A chat stream whose calls come as `delta.function_call` fragments: the first with the
     name, the next with pieces of the arguments; they become tool-call fragments of index 0."""
 
-    def _message(self, choice: Mapping[str, Any]) -> Any:
+    def _message(self, choice: Mapping[str, Any]) -> AssistantPromptMessageDelta:
         message = super()._message(choice)
         call = _legacy_call((choice.get("delta") or {}).get("function_call"))
         if call is not None:
