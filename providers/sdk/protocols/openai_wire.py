@@ -20,8 +20,9 @@ Answers (what comes back):
     delta, the moment it arrives. They end at `[DONE]`; a body that ends before it is a cut
     stream (`providers.sdk.http.stream_cut`), unless the dialect says that server sends no
     `[DONE]` (then EOF after a `finish_reason` ends it). An `{"error": ...}` event mid-stream
-    raises the InvokeError it means. `ChatStreamParser` / `CompletionStreamParser` are the
-    same per-event logic without I/O, for callers that read events themselves.
+    raises the InvokeError it means. `events=` reads a stream framed otherwise than SSE (see
+    `EventReader`). `ChatStreamParser` / `CompletionStreamParser` are the same per-event logic
+    without I/O, for callers that read events themselves.
     `result_from_chat_completion` / `result_from_text_completion` read non-streamed answers;
     `embeddings_from_response` reads embeddings (float lists or base64 little-endian float32),
     ordered by `index`; `usage_from_wire` reads a `usage` object.
@@ -38,9 +39,9 @@ Streamed usage: the usage of a stream reaches the caller on its last chunk, toge
 finish reason (carried over from the finish chunk when usage comes in a separate `choices: []`
 chunk). With `Dialect.finish_reason_on_usage_chunk` the finish chunk is passed on without its
 finish reason, so only the last chunk has one; should the usage chunk never come, one last
-empty chunk carries the finish reason. Running usage
-counts on intermediate chunks (vLLM's continuous usage, Xinference's completions) are
-remembered rather than forwarded, and put on the finish chunk.
+empty chunk carries the finish reason. Running usage counts on intermediate chunks (vLLM's
+continuous usage, Xinference's completions) are remembered rather than forwarded, and put on
+the finish chunk.
 """
 
 from __future__ import annotations
