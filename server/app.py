@@ -30,7 +30,7 @@ from providers.sdk.outbound import configure_outbound
 from server.config import ServerConfig
 from server.observability.logs import configure_logging
 from server.observability.metrics import KnownLabels, MetricsEndpoint, RpcMetrics
-from server.observability.rpc import RpcHooks
+from server.observability.rpc import RpcHooks, SecretFields
 from server.security.build import build_security
 from server.servicer import ModelRuntimeServicer
 
@@ -131,7 +131,7 @@ async def start_server(
         from server.observability.tracing import Tracing
 
         tracing = Tracing(span_exporter)
-    hooks = RpcHooks(metrics, tracing)
+    hooks = RpcHooks(metrics, tracing, SecretFields(registry))
     servicer = ModelRuntimeServicer(registry, hooks, security.guard)
     pb_grpc.add_ModelRuntimeServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()

@@ -3,7 +3,8 @@
 Each RPC logs one record on `modelruntime.rpc` (see `rpc.py`); its structured fields travel in
 the record's `rpc` attribute, so the JSON format prints them as fields while the text format
 prints the familiar `StreamLLM provider=... outcome=...` line. Whatever the format, the text of
-every record and traceback passes through `redact` on its way out.
+every record and traceback passes through `redact` on its way out: the secret credential values
+of the call being served (`hold_secrets`), then anything shaped like a key or token.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -29,7 +32,7 @@ _SECRET_PATTERNS = [
         re.compile(
             r"(?i)([\"']?\b(?:api[_-]?key|apikey|x-api-key|access[_-]?token|auth[_-]?token|"
             r"secret(?:[_-]?key)?|password|token|key|authorization)[\"']?\s*[:=]\s*[\"']?)"
-            r"([^\s\"'&,;}]+)"
+            r"(?!bearer\b|basic\b)([^\s\"'&,;}]+)"
         ),
         rf"\1{REDACTED}",
     ),
@@ -38,8 +41,26 @@ _SECRET_PATTERNS = [
 ]
 
 
+# The secret values of the call this task serves. Never reset: gRPC runs each call in its own
+# task, whose context ends with it; sync provider code runs in a copy of it.
+_call_secrets: ContextVar[tuple[str, ...]] = ContextVar("modelruntime_call_secrets", default=())
+# Shorter values would redact ordinary words.
+_MIN_SECRET = 6
+
+
+def hold_secrets(values: Iterable[str]) -> None:
+    """Redacts `values` from every record logged while the current call is served."""
+    held = _call_secrets.get()
+    new = tuple(v for v in values if len(v) >= _MIN_SECRET and v not in held)
+    if new:
+        _call_secrets.set(tuple(sorted(held + new, key=len, reverse=True)))
+
+
 def redact(text: str) -> str:
-    """`text` with anything that looks like a credential replaced by [REDACTED]."""
+    """`text` without the current call's secrets, and with anything that looks like a
+    credential replaced by [REDACTED]."""
+    for secret in _call_secrets.get():
+        text = text.replace(secret, REDACTED)
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -19,8 +19,11 @@ from typing import Any, NamedTuple
 import grpc
 
 from modelruntime.v1 import model_runtime_service_pb2 as pb
-from providers.sdk import errors
+from providers.sdk import ProviderRegistry, errors
+from providers.sdk.credentials import secret_values
+from providers.sdk.entities.schema import CredentialFormSchema
 from server.errors import code_and_reason
+from server.observability.logs import hold_secrets
 from server.observability.metrics import RpcMetrics
 from server.observability.tracing import Tracing, end_rpc_span
 
@@ -78,13 +81,37 @@ class RpcScope:
             )
 
 
+class SecretFields:
+    """Each provider's credential form fields, to tell which values of a request's
+    credentials are secrets (secret-input) to keep out of the logs."""
+
+    def __init__(self, registry: ProviderRegistry) -> None:
+        self._forms: dict[str, list[CredentialFormSchema]] = {}
+        for provider in registry.providers:
+            schema = provider.schema
+            forms = (schema.provider_credential_schema, schema.model_credential_schema)
+            self._forms[provider.name] = [
+                field for form in forms if form for field in form.credential_form_schemas
+            ]
+
+    def values(self, provider: str, credentials: Any) -> list[str]:
+        form = self._forms.get(provider)
+        return secret_values(form, credentials) if form else []
+
+
 class RpcHooks:
     """Opens and closes every RPC's scope; owns the drain state. Without metrics or tracing
     it only logs, which is what a bare `ModelRuntimeServicer(registry)` gets."""
 
-    def __init__(self, metrics: RpcMetrics | None = None, tracing: Tracing | None = None) -> None:
+    def __init__(
+        self,
+        metrics: RpcMetrics | None = None,
+        tracing: Tracing | None = None,
+        secret_fields: SecretFields | None = None,
+    ) -> None:
         self.metrics = metrics
         self.tracing = tracing
+        self.secret_fields = secret_fields
         self.in_flight: set[RpcScope] = set()
         self.draining = False
         self.grace_period: float = 0.0
@@ -95,6 +122,9 @@ class RpcHooks:
     def begin(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> RpcScope:
         metadata = context.invocation_metadata()
         scope = RpcScope(method, request, _request_id(metadata))
+        credentials = getattr(request, "credentials", None)
+        if credentials and self.secret_fields is not None:
+            hold_secrets(self.secret_fields.values(scope.provider, credentials))
         if self.tracing is not None:
             scope.span = self.tracing.start_rpc_span(method, metadata)
         self.in_flight.add(scope)

@@ -1,5 +1,5 @@
 """Streams `data: {"text": ...}` events from `<base_url>/v1/relay` until `data: [DONE]`; an
-event with `usage` carries the token counts."""
+event with `usage` carries the token counts, one with `crash` makes the model raise a bug."""
 
 from __future__ import annotations
 
@@ -54,6 +54,9 @@ class RelayLargeLanguageModel(LargeLanguageModel):
                 if event.data == "[DONE]":
                     return
                 data = json.loads(event.data)
+                if data.get("crash"):
+                    # A provider bug whose message holds the key: logs must not show it.
+                    raise RuntimeError(f"relay bug while using key {credentials['api_key']}")
                 usage = None
                 if "usage" in data:
                     usage = LLMUsage(
