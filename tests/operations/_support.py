@@ -51,7 +51,7 @@ class ServeProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.address = ""
 
-    def start(self, env: dict[str, str] | None = None) -> ServeProcess:
+    def launch(self, env: dict[str, str] | None = None) -> ServeProcess:
         with self.log_file.open("wb") as log:
             self.process = subprocess.Popen(
                 [
@@ -69,6 +69,10 @@ class ServeProcess:
                 stderr=log,
                 cwd=REPO,
             )
+        return self
+
+    def wait_ready(self) -> ServeProcess:
+        assert self.process is not None
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self.ready_file.exists():
             if self.process.poll() is not None:

@@ -26,10 +26,15 @@ def serve_process(tmp_path: Path) -> Iterator[Any]:
     running at the end of the test is killed."""
     started: list[ServeProcess] = []
 
-    def start(name: str = "server", env: dict[str, str] | None = None, **settings: Any) -> Any:
+    def start(
+        name: str = "server", env: dict[str, str] | None = None, wait: bool = True, **settings: Any
+    ) -> Any:
+        """`wait=False` launches without waiting for the ready file (call `wait_ready()`), so
+        several servers can start at once."""
         process = ServeProcess(tmp_path, name, **settings)
         started.append(process)
-        return process.start(env)
+        process.launch(env)
+        return process.wait_ready() if wait else process
 
     yield start
     for process in started:
