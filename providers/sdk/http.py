@@ -300,27 +300,41 @@ async def open_stream(
 ) -> AsyncIterator[httpx.Response]:
     """A streamed request whose status has been checked. Leaving the block early (a cancelled
     call) closes the response, and with it the upstream connection, at once. Leaving it
-    normally (the answer was read to its end marker) reads what is left of the body so the
-    connection goes back to the pool. `read_timeout` caps the wait for each piece of the body
-    below the caller's deadline (see `timeout`)."""
+    normally (the answer was read to its end marker) hands the rest of the body to a background
+    reader, so the connection goes back to the pool without delaying the caller. `read_timeout`
+    caps the wait for each piece of the body below the caller's deadline (see `timeout`)."""
     with upstream_errors():
-        async with client.stream(method, url, timeout=timeout(read_timeout), **kwargs) as response:
+        request = client.build_request(method, url, timeout=timeout(read_timeout), **kwargs)
+        response = await client.send(request, stream=True)
+        try:
             if not response.is_success:
                 await check(response)
                 raise error_for_status(response.status_code, "", response.headers)
             yield response
-            await _finish_body(response)
+        except BaseException:
+            await response.aclose()
+            raise
+        if not response.is_closed:  # httpx closes a response once its body has been read
+            reader = asyncio.create_task(_finish_body(response))
+            # Usually the terminator has already arrived and this returns at once; a server
+            # that lingers after its end marker is left to the reader, not waited for.
+            done, _ = await asyncio.wait({reader}, timeout=_FINISH_BODY_INLINE_WAIT)
+            if not done:
+                _finishing.add(reader)
+                reader.add_done_callback(_finishing.discard)
 
 
 # After an end marker only the body's terminator is left; anything longer is not worth waiting
 # for, and closing the connection (what httpx does with an unread body) is the fallback.
-_FINISH_BODY_WAIT = 0.25
+_FINISH_BODY_WAIT = 1.0
+_FINISH_BODY_INLINE_WAIT = 0.005
 _FINISH_BODY_BYTES = 64 * 1024
+_finishing: set[asyncio.Task[None]] = set()  # strong references until each reader is done
 
 
 async def _finish_body(response: httpx.Response) -> None:
-    """Reads the rest of a body whose reader stopped at the end marker: httpx closes, rather
-    than pools, a connection whose body was not read to the end."""
+    """Reads the rest of a body whose reader stopped at the end marker, then closes the
+    response: httpx pools a connection only when its body was read to the end."""
     read = 0
     try:
         async with asyncio.timeout(_FINISH_BODY_WAIT):
@@ -328,9 +342,11 @@ async def _finish_body(response: httpx.Response) -> None:
             async for piece in response.stream:  # type: ignore[union-attr]
                 read += len(piece)
                 if read > _FINISH_BODY_BYTES:
-                    return
-    except Exception:  # best effort: any failure leaves the connection to be closed, as before
-        return
+                    break
+    except Exception:  # best effort: any failure only means the connection is closed, as before
+        pass
+    finally:
+        await response.aclose()
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
