@@ -193,13 +193,8 @@ def _package_for(folder: Path, provider: str) -> str:
     """The import name of the folder: the built-in package, or a synthetic one for a folder
     from elsewhere, so that modules inside it can import each other relatively."""
     if folder.parent == BUILTIN_ROOT:
-        name = f"providers.{folder.name}"
-        if str(folder) in _module_path(_imported(name)):
-            return name
-        # A same-named directory earlier on sys.path (the suite's `tests/providers/<name>/`,
-        # with `tests` on the path) shadows the built-in package: bind the name as below.
-    else:
-        name = "modelruntime_provider_" + re.sub(r"\W", "_", provider)
+        return f"providers.{folder.name}"
+    name = "modelruntime_provider_" + re.sub(r"\W", "_", provider)
     existing = sys.modules.get(name)
     if existing is None or list(getattr(existing, "__path__", [])) != [str(folder)]:
         # A different folder under the same provider name: forget the old one's modules.
@@ -209,17 +204,6 @@ def _package_for(folder: Path, provider: str) -> str:
         package.__path__ = [str(folder)]
         sys.modules[name] = package
     return name
-
-
-def _imported(name: str) -> types.ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-def _module_path(module: types.ModuleType | None) -> list[str]:
-    return list(getattr(module, "__path__", []))
 
 
 def _model_source(folder: Path, model_type: ModelType, model_sources: list[str]) -> Path:
