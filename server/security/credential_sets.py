@@ -8,8 +8,9 @@ rotates load-balanced keys. When every entry rests, the one that is back soonest
 upstream's answer (a rate limit with its own Retry-After, a refusal) tells the caller more than
 a refusal of ours would.
 
-The secret values never leave the server: they are scrubbed from error messages, a validation
-answer echoes no credentials, and logs name an entry by its position only.
+The secret values never leave the server: they are scrubbed from error messages and from every
+log record of the call, a validation answer echoes no credentials, and logs name an entry by
+its position only.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from providers.sdk.errors import (
     ProviderNotFoundError,
 )
 from server.config import ConfigError
+from server.observability.logs import hold_secrets
 from server.security.config import CredentialSetConfig
 
 logger = logging.getLogger("modelruntime.security")
@@ -211,4 +213,6 @@ class CredentialSets:
         entry = pool.pick()
         assert inline is not None  # every request with credential_set has credentials
         inline.update(entry.values)
+        # The log redaction learnt the call's secrets from the request before they were here.
+        hold_secrets(entry.secrets)
         return Lease(pool, entry)

@@ -5,6 +5,7 @@ and never leave the server."""
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from modelruntime.v1 import model_runtime_service_pb2 as pb
 from modelruntime.v1 import model_runtime_service_pb2_grpc as pb_grpc
 from modelruntime.v1 import schema_pb2
 from server.config import ConfigError, load_config
+from server.observability.logs import RedactingTextFormatter
 
 from . import recorded
 from .conftest import CALL_TIMEOUT, security_config
@@ -30,16 +32,18 @@ KEY_A = "rec-key-a-from-env-not-real"
 KEY_B = "rec-key-b-from-file-not-real"
 BAD_KEY = "bad-key-from-env-not-real"
 BUSY_KEY = "busy-key-from-env-not-real"
+CRASH_KEY = "crash-key-from-env-not-real"
 FAKE_KEY_1 = "fake-key-1-from-env-not-real"
 FAKE_KEY_2 = "fake-key-2-from-env-not-real"
 # Not a secret field of the provider's form, but read from a secret: scrubbed all the same.
 REGION = "region-from-env-not-real"
-SECRETS = [KEY_A, KEY_B, BAD_KEY, BUSY_KEY, FAKE_KEY_1, FAKE_KEY_2, REGION]
+SECRETS = [KEY_A, KEY_B, BAD_KEY, BUSY_KEY, CRASH_KEY, FAKE_KEY_1, FAKE_KEY_2, REGION]
 ENVIRONMENT = {
     "SEC_TEST_REGION": REGION,
     "SEC_TEST_KEY_A": KEY_A,
     "SEC_TEST_BAD_KEY": BAD_KEY,
     "SEC_TEST_BUSY_KEY": BUSY_KEY,
+    "SEC_TEST_CRASH_KEY": CRASH_KEY,
     "SEC_TEST_FAKE_KEY_1": FAKE_KEY_1,
     "SEC_TEST_FAKE_KEY_2": FAKE_KEY_2,
 }
@@ -76,6 +80,12 @@ def credential_sets(key_b_file: Path, cooldown: float = 60.0) -> dict[str, Any]:
             "credentials": [
                 {"api_key": {"env": "SEC_TEST_BUSY_KEY"}},
                 {"api_key": {"env": "SEC_TEST_BAD_KEY"}},
+            ],
+        },
+        "rec-crashing": {
+            "provider": "recorder",
+            "credentials": [
+                {"api_key": {"env": "SEC_TEST_CRASH_KEY"}, "region": {"env": "SEC_TEST_REGION"}}
             ],
         },
         # The fake provider's own failure modes: the first key's upstream rate-limits.
@@ -304,6 +314,27 @@ def test_no_secret_of_a_set_reaches_a_caller_or_a_log(
     assert any("rests for" in text for text in seen)  # the rest was logged, by entry number
     for secret in SECRETS:
         assert not [text for text in seen if secret in text], secret
+
+
+def test_a_provider_bugs_logged_traceback_holds_no_secret_of_the_set(
+    stub: pb_grpc.ModelRuntimeServiceStub,
+) -> None:
+    # The server's own log formatter, which redacts the secrets of the call being served.
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(RedactingTextFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        error = call_error(
+            stub.InvokeLLM, chat_request("recorder", "recorder-chat", "rec-crashing")
+        )
+    finally:
+        root.removeHandler(handler)
+    assert type(error) is mr.InternalError
+    logged = output.getvalue()
+    assert "provider bug while using [REDACTED] in [REDACTED]" in logged  # the traceback
+    assert CRASH_KEY not in logged and REGION not in logged
 
 
 def test_inline_credentials_can_be_refused(key_b_file: Path) -> None:

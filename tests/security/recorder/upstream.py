@@ -14,5 +14,8 @@ def call(model_type: str, model: str, credentials: dict[str, str]) -> None:
         # Real upstreams echo what they refused; the runtime must scrub it.
         region = credentials.get("region", "")
         raise InvokeAuthorizationError(f"Incorrect API key provided: {api_key} in {region!r}")
+    if api_key.startswith("crash-"):
+        # A provider bug whose traceback holds the credentials.
+        raise RuntimeError(f"provider bug while using {api_key} in {credentials.get('region')}")
     if api_key.startswith("busy-"):
         raise InvokeRateLimitError(f"rate limit reached for key {api_key}", retry_after=0.5)
