@@ -140,7 +140,7 @@ def relay_credentials(upstream: Any) -> dict[str, str]:
 def slow_relay(pieces: int, pause: float, usage: tuple[int, int] | None = None) -> Any:
     """A fake upstream handler streaming `pieces` text events `pause` seconds apart, then the
     usage event and `[DONE]` (for a stream that lasts as long as a test needs)."""
-    from providers.upstream import Pause, sse_data, write_stream
+    from upstreams.upstream import Pause, sse_data, write_stream
 
     async def handler(request: Any, recorded: Any) -> Any:
         script: list[Any] = []

@@ -63,7 +63,7 @@ def in_process_server() -> Iterator[Any]:
 @pytest.fixture
 def upstream() -> Iterator[Any]:
     """A fake upstream HTTP server on loopback for the relay provider."""
-    from providers.upstream import FakeUpstream
+    from upstreams.upstream import FakeUpstream
 
     with FakeUpstream() as fake:
         yield fake

@@ -33,7 +33,7 @@ def rpc_lines(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def crashing_relay(upstream: Any) -> None:
-    from providers.upstream import sse_data, write_stream
+    from upstreams.upstream import sse_data, write_stream
 
     async def handler(request: Any, recorded: Any) -> Any:
         return await write_stream(request, [sse_data({"text": "a "}), sse_data({"crash": True})])

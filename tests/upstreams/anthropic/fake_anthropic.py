@@ -1,4 +1,4 @@
-"""A fake Anthropic Messages API on the shared loopback upstream (tests/providers/upstream.py).
+"""A fake Anthropic Messages API on the shared loopback upstream (tests/upstreams/upstream.py).
 
 It speaks the wire protocol byte for byte, quirks included: it refuses a request without
 `anthropic-version` or the expected `x-api-key` (and one without `max_tokens`) the way the API

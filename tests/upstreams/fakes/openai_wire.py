@@ -1,5 +1,5 @@
 """A scriptable fake of the OpenAI HTTP protocol (and of its compatible servers and Xinference),
-served by the loopback `FakeUpstream` of `tests/providers/upstream.py`.
+served by the loopback `FakeUpstream` of `tests/upstreams/upstream.py`.
 
 Streams are built event by event and written byte for byte, so a test states exactly what the
 upstream sent and can assert that the caller saw one chunk per delta:

@@ -1,2 +1,2 @@
 """The OpenAI provider through the real gRPC server and Python client, against the fake OpenAI
-upstream of `tests/providers/fakes/openai_wire.py`."""
+upstream of `tests/upstreams/fakes/openai_wire.py`."""
