@@ -58,13 +58,15 @@ def test_connections_are_recycled_at_max_age_and_streams_finish_within_the_grace
             model_parameters={"reply": WORDS, "chunk_delay_ms": 100},
         )
         assert "".join(c.delta.message.content for c in chunks) == WORDS
+        # Callbacks come from another thread, possibly after the call returned: wait for them.
+        assert states.wait_for(grpc.ChannelConnectivity.READY, 0, timeout=5), states.seen
         ready = states.seen.index(grpc.ChannelConnectivity.READY)
         assert states.wait_for(grpc.ChannelConnectivity.IDLE, ready, timeout=5), states.seen
 
         # The idle client reconnects on its next call.
-        went_idle = len(states.seen)
+        went_idle = states.seen.index(grpc.ChannelConnectivity.IDLE, ready)
         assert client.list_providers()
-        assert grpc.ChannelConnectivity.READY in states.seen[went_idle:]
+        assert states.wait_for(grpc.ChannelConnectivity.READY, went_idle, timeout=5), states.seen
 
 
 def test_a_stream_that_outlives_the_age_grace_is_cut(in_process_server: Any) -> None:
