@@ -160,6 +160,11 @@ class RpcHooks:
     ) -> None:
         """Ends the RPC's record: `response` is the unary answer or a stream's last message."""
         seconds = time.perf_counter() - scope.started
+        if failure is None and scope.cut:
+            # Cut while gRPC was writing to a caller that stopped reading: the caller gets the
+            # transport's UNAVAILABLE, and this is what happened.
+            scope.cancelled = False
+            failure = errors.ShuttingDownError("cut by the drain while the caller was not reading")
         if failure is not None:
             status_code, reason = code_and_reason(failure)
             code = status_code.name

@@ -160,3 +160,32 @@ def test_a_second_signal_cuts_the_calls_in_flight_at_once(
     assert ended - second < 5
     assert upstream.last("/v1/relay").wait_disconnected(timeout=5) is not None
     assert server.wait(EXIT_TIMEOUT) == 0
+
+
+def test_a_caller_that_stopped_reading_does_not_hold_the_drain(serve_process: Any) -> None:
+    # Big chunks fill the flow-control windows: the server ends up blocked writing to a caller
+    # that reads one chunk and no more, which no status can reach; the drain still ends.
+    server = serve_process(grace_period_seconds=1)
+    big_words = " ".join(["w" * 5000] * 3000)
+    with mr.ModelRuntimeClient(server.address, default_timeout=CALL_TIMEOUT) as client:
+        stream = client.stream_llm(
+            "fake",
+            "fake-chat",
+            FAKE_CREDENTIALS,
+            "hi",
+            model_parameters={"reply": big_words, "max_tokens": 8192},
+        )
+        next(stream)
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        server.terminate()
+        assert server.wait(EXIT_TIMEOUT) == 0
+        assert time.monotonic() - signalled < 1 + 10
+        with pytest.raises(mr.ModelRuntimeError) as cut:
+            for _ in stream:
+                pass
+
+    # The transport's status (the caller was not reading, so none of ours could get through).
+    assert cut.value.code == UNAVAILABLE
+    assert "outcome=ShuttingDownError" in server.log()
+    assert "code=UNAVAILABLE reason=SHUTTING_DOWN" in server.log()
