@@ -282,7 +282,8 @@ def test_client_default_timeout_applies_and_none_lifts_it(
     with mr.ModelRuntimeClient(stub_server.target, default_timeout=30) as client:
         client.list_providers()
         remaining = stub.time_remaining["ListProviders"]
-        assert remaining is not None and 25 < remaining <= 30
+        # gRPC rounds the timeout it puts on the wire up, so the server may see a bit more.
+        assert remaining is not None and 25 < remaining <= 30.5
         client.list_providers(timeout=None)  # no deadline: grpc reports an infinite one
         remaining = stub.time_remaining["ListProviders"]
         assert remaining is None or remaining > 1e6
