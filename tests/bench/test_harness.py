@@ -191,3 +191,15 @@ def test_run_writes_every_number(tmp_path: Path) -> None:
     cancel = results["cancellation"]["modelruntime"]
     assert cancel["closed"] == cancel["cancels"] == 4
     assert {check["target"] for check in results["targets_check"]}
+
+
+def test_profile_lines_become_per_function_shares() -> None:
+    lines = [
+        "main (server/cli.py:69);_stream (server/servicer.py:360);sendmsg (libc.so.6) 3",
+        "main (server/cli.py:69);chunk_to_pb (server/convert.py:12) 1",
+        "not a profile line",
+    ]
+    own, inclusive, total = bench_run._top_frames(lines)
+    assert total == 4
+    assert own == [("sendmsg (libc.so.6)", 3), ("chunk_to_pb (server/convert.py)", 1)]
+    assert ("main (server/cli.py)", 4) in inclusive

@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -480,18 +481,18 @@ func drive(cfg config, run streamFunc) report {
 					r.Cancels = append(r.Cancels, cancelRecord{Tag: o.cancelTag, UnixNano: o.cancelUnix})
 				} else {
 					r.Errors++
-					sample(r.ErrorSamples, o.err, "no tagged first chunk to cancel at")
+					sample(r.ErrorSamples, errorKind(o.err, "no tagged first chunk to cancel at"))
 				}
 				continue
 			}
 			switch {
 			case o.err != nil:
 				r.Errors++
-				sample(r.ErrorSamples, o.err, "")
+				sample(r.ErrorSamples, errorKind(o.err, ""))
 			case cfg.expectChunks > 0 && o.chunks != cfg.expectChunks:
 				r.Errors++
 				r.ChunkMismatches++
-				sample(r.ErrorSamples, fmt.Errorf("got %d content chunks, want %d", o.chunks, cfg.expectChunks), "")
+				sample(r.ErrorSamples, fmt.Sprintf("got %d content chunks, want %d", o.chunks, cfg.expectChunks))
 			default:
 				r.RequestsOK++
 				ttfts = append(ttfts, ms(o.ttft))
@@ -508,15 +509,22 @@ func drive(cfg config, run streamFunc) report {
 	return r
 }
 
-func sample(samples map[string]int, err error, fallback string) {
-	key := fallback
-	if err != nil {
-		key = err.Error()
+// errorKind is an error's message without its numbers (ports, durations), which vary from one
+// request to the next: one kind of error makes one entry of the samples.
+func errorKind(err error, fallback string) string {
+	if err == nil {
+		return fallback
 	}
+	return digits.ReplaceAllString(err.Error(), "N")
+}
+
+func sample(samples map[string]int, key string) {
 	if _, seen := samples[key]; seen || len(samples) < 8 {
 		samples[key]++
 	}
 }
+
+var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

@@ -33,8 +33,10 @@ import (
 type streamSpec struct {
 	chunks   int
 	interval time.Duration
-	text     string
-	tag      bool
+	// The chunks cycle through these words: real answers do not repeat one chunk, and LiteLLM
+	// fails a stream that repeats the same chunk too often.
+	words []string
+	tag   bool
 }
 
 // earlyClose is one stream whose client went away before the end.
@@ -50,10 +52,11 @@ type server struct {
 	roleChunk bool
 	maxRecord int
 
-	requests  atomic.Uint64
-	completed atomic.Uint64
-	closed    atomic.Uint64
-	chunks    atomic.Uint64
+	requests    atomic.Uint64
+	connections atomic.Uint64 // TCP connections accepted: shows whether a gateway pools them
+	completed   atomic.Uint64
+	closed      atomic.Uint64
+	chunks      atomic.Uint64
 
 	mu     sync.Mutex
 	closes []earlyClose
@@ -64,13 +67,13 @@ func main() {
 	readyFile := flag.String("ready-file", "", "write the address listened on to this file once serving")
 	chunks := flag.Int("chunks", 64, "content chunks per stream when the request does not say")
 	interval := flag.Duration("interval", 0, "pause before each content chunk after the first")
-	text := flag.String("text", "hello ", "the text of each content chunk")
+	text := flag.String("text", "The quick brown fox jumps over the lazy dog", "the words the content chunks cycle through, one word (and a space) each")
 	roleChunk := flag.Bool("role-chunk", true, `send OpenAI's opening {"role":"assistant","content":""} chunk`)
 	maxRecord := flag.Int("max-record", 100000, "early closes kept for /_stats (the oldest are dropped)")
 	flag.Parse()
 
 	s := &server{
-		defaults:  streamSpec{chunks: *chunks, interval: *interval, text: *text},
+		defaults:  streamSpec{chunks: *chunks, interval: *interval, words: strings.Fields(*text)},
 		roleChunk: *roleChunk,
 		maxRecord: *maxRecord,
 	}
@@ -100,6 +103,11 @@ func main() {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			if state == http.StateNew {
+				s.connections.Add(1)
+			}
+		},
 	}
 	log.Fatal(httpServer.Serve(listener))
 }
@@ -132,7 +140,7 @@ func (s *server) specFor(model string, header http.Header) streamSpec {
 		}
 	}
 	if v := header.Get("X-Bench-Text"); v != "" {
-		spec.text = v
+		spec.words = strings.Fields(v)
 	}
 	if v := header.Get("X-Bench-Tag"); v != "" {
 		spec.tag = v == "1" || v == "true"
@@ -217,7 +225,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, number uint64, f
 			default:
 			}
 		}
-		frame := f.content
+		frame := f.content[i%len(f.content)]
 		if i == 0 {
 			frame = f.firstContent
 		}
@@ -241,9 +249,12 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, number uint64, f
 
 // whole answers a non-streamed request (gateways check credentials and health this way).
 func (s *server) whole(w http.ResponseWriter, f *frames, spec streamSpec) {
-	content := strings.Repeat(spec.text, spec.chunks)
+	var content strings.Builder
 	if spec.tag {
-		content = f.tag + " " + content
+		content.WriteString(f.tag + " ")
+	}
+	for i := 0; i < spec.chunks; i++ {
+		content.WriteString(spec.words[i%len(spec.words)] + " ")
 	}
 	body := map[string]any{
 		"id":      f.id,
@@ -252,7 +263,7 @@ func (s *server) whole(w http.ResponseWriter, f *frames, spec streamSpec) {
 		"model":   f.model,
 		"choices": []any{map[string]any{
 			"index":         0,
-			"message":       map[string]any{"role": "assistant", "content": content},
+			"message":       map[string]any{"role": "assistant", "content": content.String()},
 			"logprobs":      nil,
 			"finish_reason": "stop",
 		}},
@@ -293,6 +304,7 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"requests":      s.requests.Load(),
+		"connections":   s.connections.Load(),
 		"completed":     s.completed.Load(),
 		"closed_early":  s.closed.Load(),
 		"chunks_sent":   s.chunks.Load(),
@@ -326,7 +338,7 @@ type frames struct {
 	tag          string
 	role         []byte
 	firstContent []byte
-	content      []byte
+	content      [][]byte // one frame per word; chunk i sends content[i % len]
 	finish       []byte
 	usage        []byte
 }
@@ -344,14 +356,19 @@ func newFrames(number uint64, model string, spec streamSpec) *frames {
 	head := fmt.Sprintf(`data: {"id":%q,"object":"chat.completion.chunk","created":%d,"model":%s,"system_fingerprint":"fp_bench","choices":[{"index":0,"delta":{`,
 		f.id, f.created, modelJSON)
 	tail := `},"logprobs":null,"finish_reason":null}]}` + "\n\n"
-	text := jsonString(spec.text)
-	first := text
+	words := spec.words
+	if len(words) == 0 {
+		words = []string{"hello"}
+	}
+	for _, word := range words {
+		f.content = append(f.content, []byte(head+`"content":`+jsonString(word+" ")+tail))
+	}
+	first := words[0] + " "
 	if spec.tag {
-		first = jsonString(f.tag + " " + spec.text)
+		first = f.tag + " " + first
 	}
 	f.role = []byte(head + `"role":"assistant","content":""` + tail)
-	f.firstContent = []byte(head + `"content":` + first + tail)
-	f.content = []byte(head + `"content":` + text + tail)
+	f.firstContent = []byte(head + `"content":` + jsonString(first) + tail)
 	f.finish = []byte(head + `},"logprobs":null,"finish_reason":"stop"}]}` + "\n\n")
 	f.usage = []byte(fmt.Sprintf(`data: {"id":%q,"object":"chat.completion.chunk","created":%d,"model":%s,"system_fingerprint":"fp_bench","choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`+"\n\n",
 		f.id, f.created, modelJSON, promptTokens, spec.chunks, promptTokens+spec.chunks))
