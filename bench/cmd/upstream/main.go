@@ -9,8 +9,9 @@
 // X-Bench-Text and X-Bench-Tag headers override the name for direct callers; the flags give the
 // defaults.
 //
-// GET /_stats reports counters, this process's CPU time and every connection a client closed
-// before its stream's end, with wall-clock UnixNano times; POST /_reset clears the record.
+// GET /_stats reports counters, the streams open now and at most since the last reset, this
+// process's CPU time and every connection a client closed before its stream's end, with
+// wall-clock UnixNano times; POST /_reset clears the record of closes and the peak.
 package main
 
 import (
@@ -55,8 +56,12 @@ type server struct {
 	requests    atomic.Uint64
 	connections atomic.Uint64 // TCP connections accepted: shows whether a gateway pools them
 	completed   atomic.Uint64
-	closed      atomic.Uint64
-	chunks      atomic.Uint64
+	// Streams open right now and the most open at once since the last reset: how many streams
+	// a gateway really holds open upstream, whatever its clients asked for.
+	active atomic.Int64
+	peak   atomic.Int64
+	closed atomic.Uint64
+	chunks atomic.Uint64
 
 	mu     sync.Mutex
 	closes []earlyClose
@@ -186,6 +191,8 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, number uint64, f
 	header.Set("Cache-Control", "no-cache")
 	header.Set("X-Request-Id", "bench-"+strconv.FormatUint(number, 10))
 	w.WriteHeader(http.StatusOK)
+	s.open()
+	defer s.active.Add(-1)
 
 	done := r.Context().Done()
 	sent := 0
@@ -279,6 +286,16 @@ func (s *server) whole(w http.ResponseWriter, f *frames, spec streamSpec) {
 	s.chunks.Add(uint64(spec.chunks))
 }
 
+func (s *server) open() {
+	n := s.active.Add(1)
+	for {
+		peak := s.peak.Load()
+		if n <= peak || s.peak.CompareAndSwap(peak, n) {
+			return
+		}
+	}
+}
+
 func (s *server) recordClose(number uint64, tag string, sent int) {
 	s.closed.Add(1)
 	entry := earlyClose{Request: number, Tag: tag, UnixNano: time.Now().UnixNano(), ChunksSent: sent}
@@ -303,14 +320,16 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"requests":      s.requests.Load(),
-		"connections":   s.connections.Load(),
-		"completed":     s.completed.Load(),
-		"closed_early":  s.closed.Load(),
-		"chunks_sent":   s.chunks.Load(),
-		"cpu_seconds":   seconds(usage.Utime) + seconds(usage.Stime),
-		"now_unix_nano": time.Now().UnixNano(),
-		"early_closes":  closes,
+		"requests":       s.requests.Load(),
+		"connections":    s.connections.Load(),
+		"completed":      s.completed.Load(),
+		"active_streams": s.active.Load(),
+		"peak_streams":   s.peak.Load(),
+		"closed_early":   s.closed.Load(),
+		"chunks_sent":    s.chunks.Load(),
+		"cpu_seconds":    seconds(usage.Utime) + seconds(usage.Stime),
+		"now_unix_nano":  time.Now().UnixNano(),
+		"early_closes":   closes,
 	})
 }
 
@@ -318,6 +337,7 @@ func (s *server) reset(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	s.closes = nil
 	s.mu.Unlock()
+	s.peak.Store(s.active.Load())
 	w.WriteHeader(http.StatusNoContent)
 }
 
