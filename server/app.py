@@ -31,6 +31,7 @@ from server.config import ServerConfig
 from server.observability.logs import configure_logging
 from server.observability.metrics import KnownLabels, MetricsEndpoint, RpcMetrics
 from server.observability.rpc import RpcHooks, SecretFields
+from server.retries import Retries
 from server.security.build import build_security
 from server.servicer import ModelRuntimeServicer
 
@@ -126,13 +127,16 @@ async def start_server(
         ],
     )
     metrics = RpcMetrics(KnownLabels(registry)) if config.metrics_address else None
+    if metrics is not None and config.debug_metrics:
+        metrics.count_event_loop_tasks(asyncio.get_running_loop())
     tracing = None
     if config.tracing or span_exporter is not None:
         from server.observability.tracing import Tracing
 
         tracing = Tracing(span_exporter)
     hooks = RpcHooks(metrics, tracing, SecretFields(registry))
-    servicer = ModelRuntimeServicer(registry, hooks, security.guard)
+    retries = Retries(config.retries, registry, metrics)
+    servicer = ModelRuntimeServicer(registry, hooks, security.guard, retries)
     pb_grpc.add_ModelRuntimeServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

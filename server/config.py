@@ -12,6 +12,8 @@ metrics_address: 127.0.0.1:9464   # MODELRUNTIME_METRICS_ADDRESS; Prometheus end
 tracing: false                    # MODELRUNTIME_TRACING; OTLP exporter from the OTEL_* variables
 drain_delay_seconds: 0            # NOT_SERVING and refusing new calls before the listener closes
 keepalive: {max_connection_age_seconds: 1800, ...}   # see KeepaliveConfig
+retries: {max_attempts: 3, providers: {openai: {max_attempts: 4}}}  # see RetriesConfig
+debug_metrics: false              # MODELRUNTIME_DEBUG_METRICS; the event loop's task count
 security: {tls: ..., auth: ..., credential_sets: ...}  # docs/operating/security.md
 limits: {max_prompt_messages: 1000, max_concurrent_calls: 4096, ...}  # the same page
 """
@@ -28,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from providers.sdk.outbound import OutboundPolicy
+from providers.sdk.retry import RetryPolicy
 from server.security.config import LimitsConfig, SecurityConfig
 
 
@@ -110,6 +113,56 @@ class KeepaliveConfig(BaseModel):
         return options
 
 
+class RetryOverride(BaseModel):
+    """One provider's retry settings; a key left out keeps the `retries:` default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    base_delay_seconds: float | None = Field(default=None, ge=0)
+    max_delay_seconds: float | None = Field(default=None, ge=0)
+    max_retry_after_seconds: float | None = Field(default=None, ge=0)
+
+
+class RetriesConfig(BaseModel):
+    """Retries of upstream failures before anything reached the caller
+    (docs/operating/resilience.md). The defaults: two retries, soon after the failure, and
+    none when the upstream asks for more than a second."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Attempts in all, the first included; 1 turns retries off.
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    # The first retry waits a random time up to this, each further one up to twice as long...
+    base_delay_seconds: float = Field(default=0.2, ge=0)
+    # ...at most this.
+    max_delay_seconds: float = Field(default=2.0, ge=0)
+    # A Retry-After longer than this ends the retries: the caller gets the error and its
+    # RetryInfo, and decides whether to wait.
+    max_retry_after_seconds: float = Field(default=1.0, ge=0)
+    # Per-provider overrides, by provider name.
+    providers: dict[str, RetryOverride] = Field(default_factory=dict)
+
+    def policy(self, provider: str | None = None) -> RetryPolicy:
+        """The policy of `provider`'s calls (the defaults for None or a provider without an
+        override)."""
+        settings = {
+            "max_attempts": self.max_attempts,
+            "base_delay_seconds": self.base_delay_seconds,
+            "max_delay_seconds": self.max_delay_seconds,
+            "max_retry_after_seconds": self.max_retry_after_seconds,
+        }
+        override = self.providers.get(provider or "")
+        if override is not None:
+            settings.update(override.model_dump(exclude_none=True))
+        return RetryPolicy(
+            max_attempts=int(settings["max_attempts"]),
+            base_delay=float(settings["base_delay_seconds"]),
+            max_delay=float(settings["max_delay_seconds"]),
+            max_retry_after=float(settings["max_retry_after_seconds"]),
+        )
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -133,6 +186,10 @@ class ServerConfig(BaseModel):
     # while the listener stays open, for clients that watch health; counted in the grace period.
     drain_delay_seconds: float = Field(default=0.0, ge=0)
     keepalive: KeepaliveConfig = Field(default_factory=KeepaliveConfig)
+    # Retries before the first chunk (docs/operating/resilience.md).
+    retries: RetriesConfig = Field(default_factory=RetriesConfig)
+    # Adds gauges for debugging to the metrics endpoint: the event loop's tasks.
+    debug_metrics: bool = False
     # Security and limits (docs/operating/security.md).
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
@@ -149,6 +206,7 @@ _ENV: dict[str, str] = {
     "MODELRUNTIME_METRICS_ADDRESS": "metrics_address",
     "MODELRUNTIME_TRACING": "tracing",
     "MODELRUNTIME_DRAIN_DELAY_SECONDS": "drain_delay_seconds",
+    "MODELRUNTIME_DEBUG_METRICS": "debug_metrics",
 }
 
 

@@ -3,8 +3,9 @@
 Every RPC runs inside `_call` (or `_stream`), which sets the caller's deadline for provider
 code, turns every runtime error into a rich status, and opens and closes the RPC's scope with the
 server's hooks (`server.observability.RpcHooks`: the log line, metrics, trace span and the
-drain's record of calls in flight). Errors raised while a stream is being produced end the stream
-with that status, never with a truncated success.
+drain's record of calls in flight). Retryable upstream failures are retried until a first
+message has gone out (`server.retries`). Errors raised while a stream is being produced end the
+stream with that status, never with a truncated success.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from providers.sdk.model_types import (
 from server import convert
 from server.errors import status_for
 from server.observability.rpc import RpcHooks, RpcScope
+from server.retries import END, Retries
 from server.security.guard import Admission, CallGuard
 
 logger = logging.getLogger("modelruntime.rpc")
@@ -57,10 +59,12 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         registry: ProviderRegistry,
         hooks: RpcHooks | None = None,
         guard: CallGuard | None = None,
+        retries: Retries | None = None,
     ) -> None:
         self.registry = registry
         self.hooks = hooks or RpcHooks()
         self.guard = guard or CallGuard.default()
+        self.retries = retries or Retries()
 
     # ---- schema ------------------------------------------------------------------------------
 
@@ -315,9 +319,9 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             admission = self.guard.admit(request)
             _bind_deadline(context)
             remaining = context.time_remaining()
-            response = admission.answer(
-                await _before_give_up(run(), _give_up_at(remaining), remaining)
-            )
+            give_up_at = _give_up_at(remaining)
+            answer = self.retries.call(scope, request, admission, run, give_up_at)
+            response = admission.answer(await _before_give_up(answer, give_up_at, remaining))
             return response
         except errors.ModelRuntimeError as exc:
             failure = exc
@@ -343,7 +347,8 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
     ) -> AsyncIterator[T]:
         # The deadline bounds each wait for the upstream, not the whole generator: it is
         # suspended at every yield while gRPC writes, and a timeout firing there would cancel
-        # gRPC's write instead of our upstream read.
+        # gRPC's write instead of our upstream read. Failures before the first message are
+        # retried (server/retries.py); after it they end the stream.
         scope = self.hooks.begin(method, request, context)
         failure: errors.ModelRuntimeError | None = None
         last: Any = None
@@ -354,15 +359,17 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             self.hooks.admit()
             admission = self.guard.admit(request)
             _bind_deadline(context)
-            messages = start()
+            messages, message = await _before_give_up(
+                self.retries.first(scope, request, admission, start, give_up_at),
+                give_up_at,
+                remaining,
+            )
             async with contextlib.aclosing(messages):  # type: ignore[type-var]
-                while True:
-                    message = await _before_give_up(anext(messages, _END), give_up_at, remaining)
-                    if message is _END:
-                        break
+                while message is not END:
                     scope.message_sent()
                     last = message
-                    yield message  # type: ignore[misc]
+                    yield message
+                    message = await _before_give_up(anext(messages, END), give_up_at, remaining)
         except errors.ModelRuntimeError as exc:
             failure = exc
         except Exception as exc:
@@ -384,9 +391,6 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             self.hooks.finish(scope, failure, last)
         if failure is not None:
             await _abort(context, failure, scope)
-
-
-_END = object()
 
 
 async def _before_give_up(

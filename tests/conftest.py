@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from server.app import RunningServer, start_server
-from server.config import ServerConfig
+from server.config import RetriesConfig, ServerConfig
 
 TEST_PROVIDERS = Path(__file__).parent / "providers_for_tests"
 FAKE_CREDENTIALS = {"api_key": "fake-test-key"}
@@ -69,7 +69,14 @@ class ServerThread:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerThread]:
-    config = ServerConfig(address="127.0.0.1:0", provider_paths=[TEST_PROVIDERS], sync_workers=8)
+    # One attempt per call: the tests on this server check what each upstream answer becomes;
+    # retries are tested on servers of their own (tests/faults, tests/resilience).
+    config = ServerConfig(
+        address="127.0.0.1:0",
+        provider_paths=[TEST_PROVIDERS],
+        sync_workers=8,
+        retries=RetriesConfig(max_attempts=1),
+    )
     thread = ServerThread(config).start()
     yield thread
     thread.stop()

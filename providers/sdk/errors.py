@@ -70,6 +70,11 @@ class InvokeError(ModelRuntimeError):
     """The upstream failed. Providers raise a subclass; a bare InvokeError is treated as a bug."""
 
     default_description = "Invoke error"
+    # Whether another attempt may succeed. None: the error's type decides (connection failures,
+    # unavailable servers and rate limits may; see providers.sdk.retry). A provider sets False
+    # on an error of a retryable type that will not heal by itself, such as a failed TLS
+    # handshake.
+    retryable: bool | None = None
 
     def __init__(
         self,

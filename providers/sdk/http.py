@@ -215,9 +215,9 @@ def upstream_errors() -> Iterator[None]:
         _raise_timeout(exc)
     except httpx.ConnectError as exc:
         if _is_tls_failure(exc):
-            raise InvokeConnectionError(
-                f"the TLS handshake with the upstream failed: {exc}"
-            ) from exc
+            failure = InvokeConnectionError(f"the TLS handshake with the upstream failed: {exc}")
+            failure.retryable = False  # a certificate or protocol mismatch does not heal
+            raise failure from exc
         raise InvokeConnectionError(f"could not connect to the upstream: {exc}") from exc
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
         raise InvokeConnectionError(

@@ -1,5 +1,6 @@
 """Talking to an Xinference server: the connection the credentials describe, the launched
-model's description (kept briefly), Xinference's error answers, and bounded retries.
+model's description (kept briefly), and Xinference's error answers. Failed calls are retried by
+the server (`providers.sdk.retry`); the `max_retries` credential caps how often.
 
 Xinference is an OpenAI-shaped REST API with its own habits (wire-protocol reference §3, §6):
 errors are FastAPI's `{"detail": ...}` (a string, or a list for validation failures), uncaught
@@ -11,21 +12,18 @@ text/plain 403.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
-import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from providers.sdk import http
-from providers.sdk.deadline import remaining
 from providers.sdk.entities.schema import ModelType
 from providers.sdk.errors import (
     CredentialsValidateFailedError,
@@ -39,21 +37,15 @@ from providers.sdk.errors import (
     InvokeServerUnavailableError,
 )
 from providers.sdk.protocols.openai_wire import auth_headers, error_message
+from providers.sdk.retry import cap_retries
 
 # A description is re-read after this long, so a model relaunched with other abilities is
 # noticed soon, while a busy stream of calls reads it once per interval, not once per call.
 DESCRIPTION_TTL = 30.0
 _MAX_DESCRIPTIONS = 1024
 
-# Retries wait 0.25 s, 0.5 s, 1 s, ... at most this long; an upstream asking for a longer wait
-# (a model still loading says Retry-After: 30) is answered with its RetryInfo instead, so the
-# caller decides whether to wait.
-MAX_RETRY_WAIT = 2.0
-_FIRST_RETRY_WAIT = 0.25
+# The most the `max_retries` credential may ask for; the server's `retries:` config caps it too.
 _MAX_RETRIES = 10
-_TRANSIENT_STATUSES = frozenset({502, 503, 504})
-
-T = TypeVar("T")
 
 _UID_FORBIDDEN = ("/", "?", "#")
 _ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b")
@@ -308,19 +300,20 @@ async def validate(connection: Connection, model_type: ModelType) -> ModelDescri
 async def request_json(
     connection: Connection, method: str, path: str, *, describing: bool = False, **kwargs: Any
 ) -> Any:
-    """A complete request with bounded retries, its JSON body returned."""
-    return await _with_retries(
-        connection,
-        lambda check: http.request_json(
-            http.client_for(connection.server_url),
-            method,
-            path,
-            check=check,
-            headers=connection.headers,
-            read_timeout=connection.invoke_timeout,
-            **kwargs,
-        ),
-        describing=describing,
+    """A complete request, its JSON body returned."""
+    cap_retries(connection.max_retries)
+
+    async def check(response: httpx.Response) -> None:
+        await raise_for_answer(connection, response, describing=describing)
+
+    return await http.request_json(
+        http.client_for(connection.server_url),
+        method,
+        path,
+        check=check,
+        headers=connection.headers,
+        read_timeout=connection.invoke_timeout,
+        **kwargs,
     )
 
 
@@ -328,80 +321,22 @@ async def request_json(
 async def open_stream(
     connection: Connection, method: str, path: str, **kwargs: Any
 ) -> AsyncIterator[httpx.Response]:
-    """A streamed request whose status was checked; opening it is retried like a request, the
-    body never is (its first bytes may already have gone to the caller)."""
-    stack = AsyncExitStack()
-
-    async def opened(check: http.ErrorCheck) -> httpx.Response:
-        # A failed attempt raised while entering, so the stack holds only the one that worked.
-        return await stack.enter_async_context(
-            http.open_stream(
-                http.client_for(connection.server_url),
-                method,
-                path,
-                check=check,
-                headers=connection.headers,
-                read_timeout=connection.invoke_timeout,
-                **kwargs,
-            )
-        )
-
-    response = await _with_retries(connection, opened)
-    async with stack:
-        yield response
-
-
-async def _with_retries(
-    connection: Connection,
-    send: Callable[[http.ErrorCheck], Awaitable[T]],
-    *,
-    describing: bool = False,
-) -> T:
-    # The status of the latest attempt's error answer (none for a transport failure).
-    statuses: list[int | None] = []
+    """A streamed request whose status was checked."""
+    cap_retries(connection.max_retries)
 
     async def check(response: httpx.Response) -> None:
-        statuses[-1] = response.status_code
-        await raise_for_answer(connection, response, describing=describing)
+        await raise_for_answer(connection, response)
 
-    for attempt in range(connection.max_retries + 1):
-        statuses.append(None)
-        try:
-            return await send(check)
-        except (InvokeConnectionError, InvokeServerUnavailableError) as exc:
-            wait = _retry_wait(exc, statuses[-1], attempt)
-            if attempt >= connection.max_retries or wait is None:
-                raise
-        await asyncio.sleep(wait)
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _retry_wait(exc: InvokeError, status: int | None, attempt: int) -> float | None:
-    """How long to wait before trying again, or None when this failure is not worth a retry:
-    only an unreachable server and brief 502/503/504s are, within the caller's deadline."""
-    if status is None:
-        if not isinstance(exc, InvokeConnectionError) or not _transient_transport(exc):
-            return None
-    elif status not in _TRANSIENT_STATUSES:
-        return None
-    wait = exc.retry_after or min(_FIRST_RETRY_WAIT * 2**attempt, MAX_RETRY_WAIT)
-    if wait > MAX_RETRY_WAIT:
-        return None
-    left = remaining()
-    if left is not None and left <= wait:
-        return None
-    return wait
-
-
-def _transient_transport(exc: BaseException) -> bool:
-    """A refused or dropped connection; a failed TLS handshake or a bad URL will not heal."""
-    seen: BaseException | None = exc.__cause__
-    transient = isinstance(seen, httpx.ConnectError | httpx.ReadError | httpx.RemoteProtocolError)
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return False
-        seen = seen.__cause__ or seen.__context__
-    return transient
+    async with http.open_stream(
+        http.client_for(connection.server_url),
+        method,
+        path,
+        check=check,
+        headers=connection.headers,
+        read_timeout=connection.invoke_timeout,
+        **kwargs,
+    ) as response:
+        yield response
 
 
 def _names_a_missing_model(body: Any) -> bool:

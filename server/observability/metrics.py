@@ -11,7 +11,9 @@ closes), never per chunk.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from wsgiref.simple_server import WSGIServer
 
@@ -25,6 +27,8 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from providers.sdk import ProviderRegistry
 
@@ -148,6 +152,13 @@ class RpcMetrics:
             "1 while the server drains before it stops, else 0.",
             registry=registry,
         )
+        self.retries = Counter(
+            "modelruntime_retries",
+            "Upstream calls attempted again after a retryable failure, by method, provider and "
+            "the failure's reason.",
+            ["method", "provider", "reason"],
+            registry=registry,
+        )
         self._stream_gauges = {
             method: self.active_streams.labels(method) for method in ("StreamLLM", "InvokeTTS")
         }
@@ -174,6 +185,15 @@ class RpcMetrics:
             self.upstream_errors.labels(
                 provider_label, self.labels.model(provider, model), upstream_reason
             ).inc()
+
+    def retried(self, method: str, provider: str, reason: str) -> None:
+        self.retries.labels(method, self.labels.provider(provider), reason).inc()
+
+    def count_event_loop_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Adds the debug gauge `modelruntime_event_loop_tasks`: the tasks not yet done on the
+        server's event loop, counted on that loop at each scrape (the endpoint serves from
+        another thread). Tests use it to prove a fault left no task behind."""
+        self.registry.register(_EventLoopTasks(loop))
 
     def usage(
         self,
@@ -210,6 +230,33 @@ def _amount(price: str) -> float:
     except InvalidOperation:
         return 0.0
     return float(value) if value.is_finite() and value > 0 else 0.0
+
+
+class _EventLoopTasks(Collector):
+    # A scrape waits this long for a busy loop before it leaves the gauge out.
+    _WAIT = 2.0
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def collect(self) -> Iterable[Metric]:
+        async def count() -> int:
+            return len(asyncio.all_tasks()) - 1  # not this one
+
+        try:
+            future = asyncio.run_coroutine_threadsafe(count(), self._loop)
+        except RuntimeError:  # the loop is closed
+            return
+        try:
+            tasks = future.result(self._WAIT)
+        except Exception:  # too busy: no sample rather than a wrong one
+            future.cancel()
+            return
+        yield GaugeMetricFamily(
+            "modelruntime_event_loop_tasks",
+            "Tasks not yet done on the server's event loop (debug_metrics).",
+            value=tasks,
+        )
 
 
 class MetricsEndpoint:

@@ -50,6 +50,7 @@ class RpcScope:
         "model",
         "provider",
         "request_id",
+        "retries",
         "span",
         "started",
         "task",
@@ -62,6 +63,8 @@ class RpcScope:
         self.started = time.perf_counter()
         self.request_id = request_id or uuid.uuid4().hex[:16]
         self.chunks = 0
+        # Attempts made again after a retryable upstream failure (server/retries.py).
+        self.retries = 0
         self.cancelled = False
         # Set when the drain's grace period ran out and the server cancelled this call.
         self.cut = False
@@ -336,6 +339,7 @@ def _log(
         "input_tokens": used.input_tokens,
         "output_tokens": used.output_tokens,
         "request_id": scope.request_id,
+        "retries": scope.retries,
     }
     if used.price:
         fields["price"] = used.price
@@ -346,7 +350,7 @@ def _log(
         fields["trace_id"] = format(scope.span.get_span_context().trace_id, "032x")
     logger.info(
         "%s provider=%s model=%s outcome=%s chunks=%d latency_ms=%.1f request_id=%s code=%s "
-        "reason=%s input_tokens=%d output_tokens=%d",
+        "reason=%s input_tokens=%d output_tokens=%d retries=%d",
         scope.method,
         fields["provider"] or "-",
         fields["model"] or "-",
@@ -358,5 +362,6 @@ def _log(
         reason or "-",
         used.input_tokens,
         used.output_tokens,
+        scope.retries,
         extra={"rpc": fields},
     )

@@ -100,6 +100,11 @@ class CredentialPool:
                 return entry
         return min(self.entries, key=lambda e: e.resting_until)
 
+    def any_ready(self) -> bool:
+        """Whether some entry is not resting now (so `pick` returns one that is not)."""
+        now = self._clock()
+        return any(entry.resting_until <= now for entry in self.entries)
+
     def rest(self, entry: _Entry, failure: ModelRuntimeError) -> None:
         retry_after = getattr(failure, "retry_after", None) or 0.0
         seconds = max(self.cooldown, retry_after)
@@ -114,26 +119,42 @@ class CredentialPool:
 
 
 class Lease:
-    """The entry one call uses; told the call's outcome when it ends."""
+    """The entry one attempt of a call uses; told the attempt's outcome when it ends."""
 
-    __slots__ = ("_entry", "_pool")
+    __slots__ = ("_entry", "_pool", "_settled")
 
     def __init__(self, pool: CredentialPool, entry: _Entry) -> None:
         self._pool = pool
         self._entry = entry
+        self._settled: ModelRuntimeError | None = None
 
     def answer(self, response: T) -> T:
         if isinstance(response, _ECHOES_CREDENTIALS):
             response.credentials.clear()
         return response
 
-    def settle(self, failure: ModelRuntimeError | None) -> None:
-        if failure is None:
-            return
+    def settle(self, failure: ModelRuntimeError | None) -> bool:
+        """Scrubs the entry's secrets from `failure` and rests the entry if the failure was
+        its own (once per failure). True when it rested the entry."""
+        if failure is None or failure is self._settled:
+            return False
+        self._settled = failure
         failure.description = scrub(failure.description, self._entry.secrets)
         failure.args = (failure.description,)
         if isinstance(failure, _REST_AFTER):
             self._pool.rest(self._entry, failure)
+            return True
+        return False
+
+    def others_ready(self) -> bool:
+        """Whether the next pick would find an entry that is not resting."""
+        return self._pool.any_ready()
+
+    def next(self, request: object) -> Lease:
+        """The lease of the call's next attempt: the set's next entry, put into `request`."""
+        entry = self._pool.pick()
+        _fill(request, entry)
+        return Lease(self._pool, entry)
 
 
 class CredentialSets:
@@ -211,8 +232,16 @@ class CredentialSets:
                 ]
             )
         entry = pool.pick()
-        assert inline is not None  # every request with credential_set has credentials
-        inline.update(entry.values)
-        # The log redaction learnt the call's secrets from the request before they were here.
-        hold_secrets(entry.secrets)
+        _fill(request, entry)
         return Lease(pool, entry)
+
+
+def _fill(request: object, entry: _Entry) -> None:
+    """Puts `entry`'s values into the request's credentials, in place of any earlier entry's
+    (a request that names a set brings no credentials of its own)."""
+    credentials = getattr(request, "credentials", None)
+    assert credentials is not None  # every request with credential_set has credentials
+    credentials.clear()
+    credentials.update(entry.values)
+    # The log redaction learnt the call's secrets from the request before they were here.
+    hold_secrets(entry.secrets)

@@ -35,6 +35,19 @@ class Admission:
         """The unary response as it may leave the server."""
         return response if self._lease is None else self._lease.answer(response)
 
+    def attempt_failed(self, failure: ModelRuntimeError) -> bool:
+        """Tells the credential set how an attempt went (scrubbing the set's secrets from
+        `failure`). True when the failure rested the attempt's entry and another is ready, so
+        a retry would go out with other credentials."""
+        if self._lease is None:
+            return False
+        return self._lease.settle(failure) and self._lease.others_ready()
+
+    def next_attempt(self, request: object) -> None:
+        """Before a retry: the credential set's next entry goes into `request`."""
+        if self._lease is not None:
+            self._lease = self._lease.next(request)
+
     def close(self, failure: ModelRuntimeError | None) -> None:
         """Frees the slot and tells the credential set how the call went; scrubs the set's
         secrets from `failure`."""

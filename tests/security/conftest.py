@@ -30,6 +30,9 @@ def security_config(**settings: Any) -> ServerConfig:
             "include_builtin_providers": False,
             "provider_paths": [FAKE_PROVIDER, TEST_PROVIDERS, RECORDER_PROVIDER],
             "sync_workers": 4,
+            # One attempt per call: these tests check what each attempt does to a credential
+            # set; retries across a set's keys are tested in tests/resilience.
+            "retries": {"max_attempts": 1},
             **settings,
         }
     )
