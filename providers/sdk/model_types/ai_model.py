@@ -185,7 +185,10 @@ class AIModel:
         try:
             yield
         except ModelRuntimeError as exc:
-            raise self._finish(exc, model, credentials, validating, form) from exc
+            finished = self._finish(exc, model, credentials, validating, form)
+            if finished is exc:
+                raise  # keep the cause it already has (the HTTP client's exception, say)
+            raise finished from exc
         except Exception as exc:
             raise self._finish(
                 self._transform_invoke_error(exc), model, credentials, validating, form
