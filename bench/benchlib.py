@@ -365,8 +365,6 @@ class Target:
                 args += ["-credential", f"{key}={value}"]
             for key, value in self.parameters.items():
                 args += ["-param", f"{key}={value}"]
-        elif self.api_key:
-            args += ["-api-key", self.api_key]
         return args
 
 
@@ -400,8 +398,12 @@ def run_loadgen(
         argv += ["-cancel"]
     # Requests started before the end of `duration` may each take up to `request_timeout`.
     bound = duration + ramp + request_timeout + 30
+    # The key goes through the environment: a command line is visible to every process.
+    env = {**os.environ, "LOADGEN_API_KEY": target.api_key}
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=bound, check=False)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=bound, check=False, env=env
+        )
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"the load generator did not finish within {bound:.0f} s") from exc
     if result.returncode != 0:

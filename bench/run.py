@@ -430,13 +430,19 @@ def _profile(
         raise bl.BenchError(f"py-spy failed: {err.strip()[-500:]}")
     chunks = max(record["loadgen"]["chunks"], 1)
     us_per_chunk = record["server_cpu_seconds"] / chunks * 1e6
-    self_top, inclusive_top, total = _top_frames(raw.read_text().splitlines())
+    lines = raw.read_text().splitlines()
+    self_top, inclusive_top, total = _top_frames(lines)
+    areas, _ = _areas(lines)
     return {
         "raw_file": str(raw),
         "samples": total,
         "note": "py-spy (--gil --native) pauses the server at each sample, which slows it: "
         "the shares matter, not the run's speed",
         "server_cpu_us_per_chunk_during_profile": us_per_chunk,
+        "by_area": [
+            {"area": a, "share": n / total, "us_per_chunk": n / total * us_per_chunk}
+            for a, n in areas
+        ],
         "top_self": [
             {"frame": f, "share": n / total, "us_per_chunk": n / total * us_per_chunk}
             for f, n in self_top
@@ -463,6 +469,51 @@ def _top_frames(lines: Iterable[str], limit: int = 25) -> tuple[list[Any], list[
         for frame in set(frames):
             inclusive[frame] += count
     return self_counts.most_common(limit), inclusive.most_common(limit * 2), max(total, 1)
+
+
+# Where a sample's time goes: the innermost frame whose file matches decides (first match in
+# this order for that frame). Native frames (syscalls, C helpers) count for the Python code that
+# called them, so a sendmsg under grpc's Cython code counts for gRPC.
+AREAS: list[tuple[str, tuple[str, ...]]] = [
+    ("upstream HTTP client (httpx, httpcore, h11, anyio)", ("httpcore/", "h11/", "anyio/")),
+    ("upstream HTTP client (httpx, httpcore, h11, anyio)", ("sniffio/",)),
+    ("SSE decoding (httpx-sse)", ("httpx_sse/",)),
+    ("upstream HTTP client (httpx, httpcore, h11, anyio)", ("httpx/",)),
+    ("JSON decoding", ("json/",)),
+    (
+        "provider: OpenAI wire parsing",
+        ("providers/sdk/protocols/", "providers/openai_api_compatible/"),
+    ),
+    ("SDK LLM base (numbering, timing, usage, errors)", ("providers/sdk/model_types/",)),
+    ("SDK other (http helpers, credentials, schema)", ("providers/sdk/",)),
+    ("entity -> protobuf (server/convert.py)", ("server/convert.py",)),
+    ("logging", ("logging/", "server/observability/logs.py")),
+    ("servicer (stream loop, deadline, hooks)", ("server/",)),
+    ("per-read asyncio.timeout", ("asyncio/timeouts.py",)),
+    ("gRPC aio (Cython: sending, receiving, polling)", ("grpc/",)),
+    ("event loop and tasks", ("asyncio/",)),
+]
+
+
+def _areas(lines: Iterable[str]) -> tuple[list[tuple[str, int]], int]:
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in lines:
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        counts[_area_of(stack.split(";"))] += count
+    return counts.most_common(), max(total, 1)
+
+
+def _area_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for area, markers in AREAS:
+            if any(marker in frame for marker in markers):
+                return area
+    return "other"
 
 
 def _short_frame(frame: str) -> str:
@@ -978,8 +1029,12 @@ def _print_profile(profile: dict[str, Any] | None) -> None:
     print(
         f"\nprofile ({profile['samples']} samples; server CPU "
         f"{profile['server_cpu_us_per_chunk_during_profile']:.1f} us per chunk while sampled), "
-        "top functions by own time:"
+        "where the time goes:"
     )
+    for entry in profile["by_area"]:
+        share, cost = entry["share"] * 100, entry["us_per_chunk"]
+        print(f"  {share:5.1f}%  {cost:6.1f} us/chunk  {entry['area']}")
+    print("top functions by own time:")
     for entry in profile["top_self"][:15]:
         print(
             f"  {entry['share'] * 100:5.1f}%  {entry['us_per_chunk']:6.1f} us/chunk  "

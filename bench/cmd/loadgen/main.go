@@ -119,7 +119,7 @@ func parseFlags() config {
 	flag.StringVar(&cfg.provider, "provider", "openai_api_compatible", "grpc: the provider")
 	flag.Var(keyValues(cfg.credentials), "credential", "grpc: a credential KEY=VALUE (repeatable)")
 	flag.Var(keyValues(cfg.parameters), "param", "grpc: a model parameter NAME=VALUE (repeatable; integers, floats and true/false are typed)")
-	flag.StringVar(&cfg.apiKey, "api-key", "", "http: sent as a Bearer token")
+	flag.StringVar(&cfg.apiKey, "api-key", os.Getenv("LOADGEN_API_KEY"), "http: sent as a Bearer token (default $LOADGEN_API_KEY, which keeps it out of the process list)")
 	flag.StringVar(&cfg.prompt, "prompt", "Say hello.", "the user message")
 	flag.IntVar(&cfg.concurrency, "concurrency", 1, "concurrent workers")
 	flag.DurationVar(&cfg.duration, "duration", 0, "start requests for this long (0: until -requests)")
