@@ -569,11 +569,13 @@ def summarize(load: Load, records: list[dict[str, Any]]) -> dict[str, Any]:
             "total_ms_p99": _median(_quantile(r, "total_ms", "p99") for r in reports),
             "requests": sum(r["requests"] for r in reports),
             "errors": sum(r["errors"] for r in reports),
+            "error_after_ms_p50": _median(_quantile(r, "error_after_ms", "p50") for r in reports),
             "chunk_mismatches": sum(r["chunk_mismatches"] for r in reports),
             "error_samples": _merge_samples(r["error_samples"] for r in reports),
             "max_in_flight": max(r["max_in_flight"] for r in reports),
             # The most streams open at the upstream at once: what the gateway really held.
             "upstream_peak_streams": _median(r["upstream_peak_streams"] for r in runs),
+            "upstream_connections_opened": _median(r["upstream_connections_opened"] for r in runs),
             "server_cpu_seconds_per_1000_chunks": server_cpu,
             "upstream_cpu_seconds_per_1000_chunks": _per_1000_chunks(
                 runs, lambda r: r["upstream_cpu_seconds"]

@@ -180,6 +180,7 @@ func grpcStreamer(cfg config) (streamFunc, func()) {
 		stream, err := client.StreamLLM(ctx, request)
 		if err != nil {
 			o.err = grpcError(err)
+			o.total = time.Since(start)
 			return o
 		}
 		for {
@@ -273,6 +274,7 @@ func httpStreamer(cfg config) (streamFunc, func()) {
 		resp, err := client.Do(req)
 		if err != nil {
 			o.err = fmt.Errorf("http: %s", truncate(err.Error(), 160))
+			o.total = time.Since(start)
 			return o
 		}
 		// Closing the body before its end closes the connection: that is how a client cancels.
@@ -280,6 +282,7 @@ func httpStreamer(cfg config) (streamFunc, func()) {
 		if resp.StatusCode != http.StatusOK {
 			text, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 			o.err = fmt.Errorf("http %d: %s", resp.StatusCode, truncate(string(text), 160))
+			o.total = time.Since(start)
 			return o
 		}
 		reader := bufio.NewReaderSize(resp.Body, 64<<10)
@@ -302,6 +305,9 @@ func httpStreamer(cfg config) (streamFunc, func()) {
 			payload = bytes.TrimSpace(payload)
 			if bytes.Equal(payload, []byte("[DONE]")) {
 				sawDone = true
+				// Read the body to its end (the chunked terminator follows [DONE]), or the
+				// transport closes the connection instead of reusing it.
+				_, _ = io.Copy(io.Discard, io.LimitReader(reader, 64<<10))
 				break
 			}
 			o.messages++
@@ -384,11 +390,13 @@ type report struct {
 	ChunksPerSecond   float64        `json:"chunks_per_second"`
 	TTFTms            percentiles    `json:"ttft_ms"`
 	Totalms           percentiles    `json:"total_ms"`
-	MaxInFlight       int64          `json:"max_in_flight"`
-	CPU               cpuTimes       `json:"cpu"`
-	Cancels           []cancelRecord `json:"cancels,omitempty"`
-	StartUnixNano     int64          `json:"start_unix_nano"`
-	EndUnixNano       int64          `json:"end_unix_nano"`
+	// How long failed requests ran before failing: an error at once is not a timeout.
+	ErrorAfterms  percentiles    `json:"error_after_ms"`
+	MaxInFlight   int64          `json:"max_in_flight"`
+	CPU           cpuTimes       `json:"cpu"`
+	Cancels       []cancelRecord `json:"cancels,omitempty"`
+	StartUnixNano int64          `json:"start_unix_nano"`
+	EndUnixNano   int64          `json:"end_unix_nano"`
 }
 
 type percentiles struct {
@@ -468,7 +476,7 @@ func drive(cfg config, run streamFunc) report {
 	}
 	r.CPU.Total = r.CPU.User + r.CPU.System
 	r.WallSeconds = end.Sub(start).Seconds()
-	var ttfts, totals []float64
+	var ttfts, totals, failures []float64
 	for _, worker := range results {
 		for _, o := range worker {
 			r.Requests++
@@ -488,6 +496,7 @@ func drive(cfg config, run streamFunc) report {
 			switch {
 			case o.err != nil:
 				r.Errors++
+				failures = append(failures, ms(o.total))
 				sample(r.ErrorSamples, errorKind(o.err, ""))
 			case cfg.expectChunks > 0 && o.chunks != cfg.expectChunks:
 				r.Errors++
@@ -506,6 +515,7 @@ func drive(cfg config, run streamFunc) report {
 	}
 	r.TTFTms = percentilesOf(ttfts)
 	r.Totalms = percentilesOf(totals)
+	r.ErrorAfterms = percentilesOf(failures)
 	return r
 }
 
