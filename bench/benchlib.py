@@ -171,15 +171,50 @@ def start_upstream(tools: Tools, workdir: Path) -> Service:
     return Service("upstream", process, address, log)
 
 
+def export_source(ref: str, destination: Path) -> str:
+    """Writes the server and providers of git `ref` to `destination` (git archive: the
+    repository itself is left alone) and returns the commit it names."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if commit.returncode != 0:
+        raise BenchError(f"no commit {ref!r}: {commit.stderr.strip()}")
+    sha = commit.stdout.strip()
+    destination.mkdir(parents=True)
+    archive = subprocess.Popen(
+        ["git", "archive", "--format=tar", sha, "server", "providers"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+    )
+    extract = subprocess.run(
+        ["tar", "-x", "-C", str(destination)], stdin=archive.stdout, timeout=60, check=False
+    )
+    if archive.stdout is not None:
+        archive.stdout.close()
+    if archive.wait(timeout=60) != 0 or extract.returncode != 0:
+        raise BenchError(f"cannot export {ref} with git archive")
+    return sha
+
+
 def start_modelruntime(
-    workdir: Path, providers: Sequence[str] = ("openai_api_compatible",)
+    workdir: Path,
+    providers: Sequence[str] = ("openai_api_compatible",),
+    source: Path | None = None,
 ) -> Service:
     """Starts `modelruntime serve` on a free port with only the named built-in providers
-    loaded (as a deployment that serves one provider would), with its default logging."""
+    loaded (as a deployment that serves one provider would), with its default logging.
+    `source` (from `export_source`) runs that copy of server/ and providers/ instead of the
+    working tree's: it comes first on PYTHONPATH, before the venv's editable install."""
     if not SERVER_BIN.exists():
         raise BenchError(f"{SERVER_BIN} is missing: run `make install` first")
     config = workdir / "modelruntime.yaml"
-    paths = [str(REPO / "providers" / name) for name in providers]
+    root = source or REPO
+    paths = [str(root / "providers" / name) for name in providers]
     config.write_text(
         "include_builtin_providers: false\n" + f"provider_paths: {json.dumps(paths)}\n"
     )
@@ -197,6 +232,7 @@ def start_modelruntime(
             str(ready),
         ],
         workdir,
+        {"PYTHONPATH": str(source)} if source else None,
     )
     try:
         address = _wait_for_file(ready, process, timeout=60)

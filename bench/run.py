@@ -74,6 +74,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--conns", type=int, default=1, help="gRPC connections the load shares")
     parser.add_argument(
+        "--server-ref",
+        help="run the server and providers of this git commit (e.g. HEAD), exported with git "
+        "archive, instead of the working tree with whatever is uncommitted in it",
+    )
+    parser.add_argument(
         "--max-minutes",
         type=float,
         default=14,
@@ -135,6 +140,8 @@ class Bench:
         self.skipped: dict[str, str] = {}
         self.notes: list[str] = []
         self.started = time.monotonic()
+        # The exported server/ and providers/ of --server-ref; None: the working tree.
+        self.source: Path | None = None
 
     def out_of_time(self) -> bool:
         return bool(time.monotonic() - self.started > self.args.max_minutes * 60)
@@ -374,7 +381,7 @@ def profile_server(
     py_spy = ensure_py_spy()
     profile_work = work / "profile"
     profile_work.mkdir()
-    server = bl.start_modelruntime(profile_work)
+    server = bl.start_modelruntime(profile_work, source=bench.source)
     try:
         target = bl.Target(
             "modelruntime",
@@ -880,8 +887,18 @@ def main(argv: list[str] | None = None) -> int:
             upstream = bl.start_upstream(tools, work)
             services.append(upstream)
             bench = Bench(args, tools, upstream)
-            litellm_version = _start_targets(bench, work, services)
-            results["versions"] = versions(litellm_version)
+            if args.server_ref:
+                commit = bl.export_source(args.server_ref, work / "source")
+                bench.source = work / "source"
+                print(f"serving {args.server_ref} ({commit[:12]}), exported with git archive")
+            results["versions"] = versions(None)
+            results["versions"]["server_source"] = (
+                f"git archive of {args.server_ref} ({commit})"
+                if args.server_ref
+                else "working tree"
+                + (" with uncommitted changes" if results["versions"]["git_dirty"] else "")
+            )
+            results["versions"]["litellm"] = _start_targets(bench, work, services)
             print("warming up ...", flush=True)
             results["idle_rss"] = warm_up_and_idle_rss(bench)
             results["upstream_alone"] = upstream_alone(bench)
@@ -988,7 +1005,7 @@ def _start_targets(bench: Bench, work: Path, services: list[bl.Service]) -> str 
         )
     if "modelruntime" in args.targets:
         print("starting the modelruntime server ...", flush=True)
-        server = bl.start_modelruntime(work)
+        server = bl.start_modelruntime(work, source=bench.source)
         services.append(server)
         bench.targets["modelruntime"] = bl.Target(
             "modelruntime",

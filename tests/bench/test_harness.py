@@ -177,6 +177,7 @@ def test_run_writes_every_number(tmp_path: Path) -> None:
     assert status == 0
     results = json.loads((tmp_path / "latest.json").read_text())
     assert results["versions"]["grpcio"]
+    assert results["versions"]["server_source"].startswith("working tree")
     assert results["machine"]["loadavg_at_start"]
     assert results["idle_rss"]["modelruntime"]["rss_idle_bytes"] > 0
     assert results["upstream_alone"]["chunks_per_second"] > 0
@@ -203,3 +204,12 @@ def test_profile_lines_become_per_function_shares() -> None:
     assert total == 4
     assert own == [("sendmsg (libc.so.6)", 3), ("chunk_to_pb (server/convert.py)", 1)]
     assert ("main (server/cli.py)", 4) in inclusive
+
+
+def test_a_commit_is_exported_without_touching_the_repository(tmp_path: Path) -> None:
+    commit = bl.export_source("HEAD", tmp_path / "source")
+    assert len(commit) == 40
+    assert (tmp_path / "source" / "server" / "servicer.py").is_file()
+    assert (tmp_path / "source" / "providers" / "openai_api_compatible").is_dir()
+    with pytest.raises(bl.BenchError, match="no commit"):
+        bl.export_source("no-such-ref-anywhere", tmp_path / "other")
