@@ -116,7 +116,7 @@ def test_tiny_load_delivers_every_chunk(
     _assert_clean(report, 20)
     assert report["chunks"] == 20 * CHUNKS
     assert report["chunk_mismatches"] == 0
-    assert report["max_in_flight"] == 2
+    assert 1 <= report["max_in_flight"] <= 2
 
 
 def test_a_short_stream_is_an_error(
