@@ -73,15 +73,21 @@ class RpcScope:
         self.span: Any = None
         self.task: asyncio.Task[Any] | None = asyncio.current_task()
 
-    def message_sent(self) -> None:
-        """A stream's message has gone to gRPC (the hot path: keep it tiny)."""
-        self.chunks += 1
-        if self.chunks == 1:
+    def message_sent(self, items: int = 1) -> None:
+        """A stream's message with `items` chunks (or pieces) has gone to gRPC (the hot path:
+        keep it tiny). `chunks` counts items, which one message may carry several of."""
+        if not self.chunks:
             self.first_message_at = time.perf_counter()
         if self.debug:
-            chunk_logger.debug(
-                "%s message %d request_id=%s", self.method, self.chunks, self.request_id
-            )
+            for number in range(self.chunks + 1, self.chunks + items + 1):
+                chunk_logger.debug(
+                    "%s chunk %d of a message of %d request_id=%s",
+                    self.method,
+                    number,
+                    items,
+                    self.request_id,
+                )
+        self.chunks += items
 
 
 class SecretFields:

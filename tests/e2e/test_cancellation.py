@@ -343,12 +343,14 @@ def test_a_cancel_that_lands_while_grpc_writes_is_logged_as_cancelled_never_as_a
     # With chunks coming as fast as the provider can make them, the cancellation mostly lands
     # while gRPC is writing a message rather than while we wait for the provider: gRPC then
     # drops our generator and asyncio closes it later from another task. That path once ended
-    # as InternalError (a context-variable reset in the wrong context).
+    # as InternalError (a context-variable reset in the wrong context). The server sends the
+    # words that piled up during a write together, so now and then the whole answer is out
+    # before the cancel arrives: that call rightly ends OK. Never anything else.
     caplog.set_level("INFO", logger="modelruntime.rpc")
     reply = " ".join(f"w{i}" for i in range(20_000))
     for _ in range(RACE_ROUNDS):
         with client.stream_llm(
-            "fake", "fake-chat", CREDS, "hi", model_parameters={"reply": reply}
+            "fake", "fake-chat", CREDS, "hi", model_parameters={"reply": reply, "max_tokens": 8192}
         ) as stream:
             next(stream)
             next(stream)
@@ -363,5 +365,8 @@ def test_a_cancel_that_lands_while_grpc_writes_is_logged_as_cancelled_never_as_a
     deadline = time.monotonic() + WAIT_FOR_STOP
     while len(outcomes()) < RACE_ROUNDS and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert outcomes() == ["Cancelled"] * RACE_ROUNDS
+    seen = outcomes()
+    assert len(seen) == RACE_ROUNDS
+    assert set(seen) <= {"Cancelled", "OK"}
+    assert seen.count("Cancelled") >= RACE_ROUNDS // 2
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
