@@ -20,13 +20,14 @@ import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpcore
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, SSEError
+from httpx_sse._decoders import SSEDecoder
 
 from providers.sdk.deadline import remaining
 from providers.sdk.errors import (
@@ -350,7 +351,63 @@ async def _finish_body(response: httpx.Response) -> None:
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
-    """The events of an SSE response, comments (keep-alives) skipped."""
+    """The events of an SSE response, comments (keep-alives) skipped.
+
+    Events are cut from the body's bytes here rather than by httpx-sse's `aiter_sse`, which
+    decodes the body to text and splits it line by line through two more async generators:
+    per streamed delta that cost ~10 us of the ~180 us the whole server spent (the benchmark's
+    profile). The fields are read as httpx-sse reads them (`SSEDecoder`, the HTML standard's
+    rules); its content-type check is kept."""
     with upstream_errors():
-        async for event in EventSource(response).aiter_sse():
+        EventSource(response)._check_content_type()
+        events = _EventSplitter()
+        async with aclosing(response.aiter_bytes()) as pieces:  # type: ignore[type-var]
+            async for piece in pieces:
+                for event in events.feed(piece):
+                    yield event
+        for event in events.finish():
             yield event
+
+
+class _EventSplitter:
+    """Cuts an SSE body into events as its bytes arrive. A line ends at `\r\n`, `\n` or `\r`
+    (a `\r` at the end of a piece waits for the next, which may start with its `\n`); an
+    event ends at an empty line; an event the body ends in the middle of is dropped, as the
+    standard says."""
+
+    __slots__ = ("_buffer", "_cr", "_decoder")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._cr = False
+        self._decoder = SSEDecoder()
+
+    def feed(self, piece: bytes) -> list[ServerSentEvent]:
+        if self._cr:
+            piece = b"\r" + piece
+        self._cr = piece.endswith(b"\r")
+        if self._cr:
+            piece = piece[:-1]
+        if b"\r" in piece:
+            piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buffer = self._buffer + piece if self._buffer else piece
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = buffer
+            return []
+        self._buffer = buffer[end + 2 :]
+        decode = self._decoder.decode
+        events = []
+        for line in buffer[:end].decode("utf-8", "replace").split("\n"):
+            if (event := decode(line)) is not None:
+                events.append(event)
+        if (event := decode("")) is not None:
+            events.append(event)
+        return events
+
+    def finish(self) -> list[ServerSentEvent]:
+        """At the end of the body: a `\r` held back for a `\n` that never came ends a line."""
+        if not self._cr:
+            return []
+        self._cr = False
+        return self.feed(b"\n")
