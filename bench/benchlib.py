@@ -417,6 +417,7 @@ def run_loadgen(
     ramp: float = 0,
     conns: int = 1,
     cancel: bool = False,
+    one_each: bool = False,
 ) -> dict[str, Any]:
     argv = [str(tools.loadgen), *target.loadgen_args(), "-model", model]
     argv += ["-concurrency", str(concurrency), "-timeout", f"{request_timeout}s"]
@@ -432,6 +433,8 @@ def run_loadgen(
         argv += ["-conns", str(conns)]
     if cancel:
         argv += ["-cancel"]
+    if one_each:
+        argv += ["-one-each"]
     # Requests started before the end of `duration` may each take up to `request_timeout`.
     bound = duration + ramp + request_timeout + 30
     # The key goes through the environment: a command line is visible to every process.

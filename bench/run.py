@@ -129,6 +129,9 @@ class Load:
     requests: int = 0
     ramp: float = 0
     request_timeout: float = 60
+    # Each worker one request: the streams are open together, and one that ends early is not
+    # replaced by another (which would leave fewer than `concurrency` open at once).
+    one_each: bool = False
 
 
 class Bench:
@@ -169,6 +172,7 @@ class Bench:
                 request_timeout=load.request_timeout,
                 ramp=load.ramp,
                 conns=self.args.conns if target.mode == "grpc" else 1,
+                one_each=load.one_each,
             )
         upstream_cpu = bl.cpu_seconds(self.upstream.pid) - upstream_cpu
         upstream_after = bl.upstream_stats(self.upstream)
@@ -923,6 +927,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"bench-chunks{long_chunks}-interval{LONG_INTERVAL_MS}ms",
                     long_chunks,
                     requests=n,
+                    one_each=True,
                     ramp=1.0,
                     # A stream that takes twice its length (+10 s) has not been held at its pace:
                     # the gateway cannot keep up, and the stream counts as an error.

@@ -61,6 +61,7 @@ type config struct {
 	ramp         time.Duration
 	conns        int
 	cancel       bool
+	oneEach      bool
 }
 
 // outcome is what one request measured.
@@ -129,12 +130,13 @@ func parseFlags() config {
 	flag.DurationVar(&cfg.ramp, "ramp", 0, "start the workers evenly over this time")
 	flag.IntVar(&cfg.conns, "conns", 1, "grpc: connections the workers share round-robin")
 	flag.BoolVar(&cfg.cancel, "cancel", false, "cancel each request at its first content chunk")
+	flag.BoolVar(&cfg.oneEach, "one-each", false, "each worker makes exactly one request: N streams open together, none replaced when it ends early")
 	flag.Parse()
 	if cfg.target == "" {
 		fail("-target is required")
 	}
-	if cfg.duration <= 0 && cfg.requests <= 0 {
-		fail("give -duration or -requests")
+	if cfg.duration <= 0 && cfg.requests <= 0 && !cfg.oneEach {
+		fail("give -duration, -requests or -one-each")
 	}
 	if cfg.concurrency < 1 || cfg.conns < 1 {
 		fail("-concurrency and -conns must be at least 1")
@@ -400,6 +402,7 @@ type report struct {
 }
 
 type percentiles struct {
+	Min  float64 `json:"min"`
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
 	P99  float64 `json:"p99"`
@@ -441,6 +444,11 @@ func drive(cfg config, run streamFunc) report {
 			}
 			for {
 				if !deadline.IsZero() && time.Now().After(deadline) {
+					return
+				}
+				// Before taking a request from the count: a worker done with its one request
+				// must not take a late worker's.
+				if cfg.oneEach && len(results[w]) > 0 {
 					return
 				}
 				if cfg.requests > 0 && started.Add(1) > int64(cfg.requests) {
@@ -559,7 +567,7 @@ func percentilesOf(values []float64) percentiles {
 		sum += v
 	}
 	return percentiles{
-		P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: values[len(values)-1],
+		Min: values[0], P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: values[len(values)-1],
 		Mean: sum / float64(len(values)), N: len(values),
 	}
 }
