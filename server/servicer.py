@@ -505,7 +505,11 @@ class _Upstream(Generic[T]):
 
 
 def _llm_message(chunks: list[LLMResultChunk]) -> list[pb.StreamLLMResponse]:
-    return [pb.StreamLLMResponse(chunks=[convert.chunk_to_pb(chunk) for chunk in chunks])]
+    message = pb.StreamLLMResponse()
+    add = message.chunks.add
+    for chunk in chunks:
+        convert.fill_chunk_pb(add(), chunk)
+    return [message]
 
 
 def _one_each(messages: list[T]) -> list[T]:
