@@ -42,6 +42,7 @@ from providers.sdk.errors import (
     InvokeServerUnavailableError,
     InvokeTimeoutError,
 )
+from providers.sdk.network import AsyncioBackend
 from providers.sdk.outbound import GuardedNetworkBackend, OutboundPolicy, current_policy
 
 if importlib.util.find_spec("sniffio") is None:
@@ -112,8 +113,9 @@ def client_for(base_url: str) -> httpx.AsyncClient:
 
 
 def _transport(policy: OutboundPolicy | None) -> httpx.AsyncHTTPTransport:
-    """httpx's transport on our connection pool (`_Pool`), with every connection checked
-    against the outbound allow-list when there is one."""
+    """httpx's transport on our connection pool (`_Pool`) and network layer
+    (`providers.sdk.network`), with every connection checked against the outbound allow-list
+    when there is one."""
     transport = httpx.AsyncHTTPTransport(limits=LIMITS, trust_env=False)
     # httpx takes neither a pool class nor a network backend: its pool is rebuilt with the
     # same settings and ours.
@@ -122,7 +124,7 @@ def _transport(policy: OutboundPolicy | None) -> httpx.AsyncHTTPTransport:
         max_connections=LIMITS.max_connections,
         max_keepalive_connections=LIMITS.max_keepalive_connections,
         keepalive_expiry=LIMITS.keepalive_expiry,
-        network_backend=None if policy is None else GuardedNetworkBackend(policy),
+        network_backend=AsyncioBackend() if policy is None else GuardedNetworkBackend(policy),
     )
     return transport
 

@@ -25,6 +25,7 @@ from typing import Any
 import httpcore
 
 from providers.sdk.errors import UpstreamAddressForbiddenError
+from providers.sdk.network import AsyncioBackend
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -103,11 +104,12 @@ async def _resolve(host: str, port: int) -> list[str]:
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's default backend, connecting only to addresses the policy allows."""
+    """Our network backend (`providers.sdk.network`), connecting only to addresses the policy
+    allows."""
 
     def __init__(self, policy: OutboundPolicy) -> None:
         self.policy = policy
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = AsyncioBackend()
 
     async def connect_tcp(
         self,
