@@ -7,11 +7,13 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from server.config import ConfigError, load_config
+from server.workers import WORKER_INDEX
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +90,12 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"modelruntime: {exc}", file=sys.stderr)
         return 2
+    if config.workers > 1 and WORKER_INDEX not in os.environ:
+        from server.workers import supervise
+
+        return supervise(config, args.config, args.provider_path, args.ready_file)
+    if os.environ.get(WORKER_INDEX, "0") != "0":
+        config.metrics_address = None  # the first worker serves it: one port, one endpoint
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -4,6 +4,7 @@ address: 127.0.0.1:50051          # MODELRUNTIME_ADDRESS
 provider_paths: [./my-providers]  # MODELRUNTIME_PROVIDER_PATHS (os.pathsep-separated)
 providers: [fake, openai]         # MODELRUNTIME_PROVIDERS (comma-separated); all if unset
 sync_workers: 32                  # MODELRUNTIME_SYNC_WORKERS
+workers: 1                        # MODELRUNTIME_WORKERS; server processes on one address
 grace_period_seconds: 10          # MODELRUNTIME_GRACE_PERIOD_SECONDS
 max_receive_message_bytes: 33554432
 log_level: INFO                   # MODELRUNTIME_LOG_LEVEL
@@ -171,6 +172,9 @@ class ServerConfig(BaseModel):
     providers: list[str] | None = None
     include_builtin_providers: bool = True
     sync_workers: int = Field(default=32, ge=1, le=1024)
+    # Server processes sharing the address (SO_REUSEPORT), one event loop and core each
+    # (server/workers.py); 1: this process serves.
+    workers: int = Field(default=1, ge=1, le=64)
     grace_period_seconds: float = Field(default=10.0, ge=0)
     # Speech-to-text uploads arrive in one message; 32 MiB holds OpenAI's 25 MB limit.
     max_receive_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
@@ -200,6 +204,7 @@ _ENV: dict[str, str] = {
     "MODELRUNTIME_PROVIDER_PATHS": "provider_paths",
     "MODELRUNTIME_PROVIDERS": "providers",
     "MODELRUNTIME_SYNC_WORKERS": "sync_workers",
+    "MODELRUNTIME_WORKERS": "workers",
     "MODELRUNTIME_GRACE_PERIOD_SECONDS": "grace_period_seconds",
     "MODELRUNTIME_LOG_LEVEL": "log_level",
     "MODELRUNTIME_LOG_FORMAT": "log_format",
