@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +101,24 @@ def _serve(args: argparse.Namespace) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(serve(config, args.ready_file))
+        _run(serve(config, args.ready_file), config.event_loop)
     except (OSError, ConfigError) as exc:  # ConfigError: a credential set that fits no provider
         print(f"modelruntime: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run(main: Coroutine[Any, Any, None], event_loop: str) -> None:
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if event_loop == "uvloop":
+                raise ConfigError("event_loop: uvloop, but uvloop is not installed") from None
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 def _client_command(args: argparse.Namespace) -> int:
