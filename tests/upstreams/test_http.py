@@ -202,3 +202,17 @@ async def test_a_stream_read_to_its_end_marker_returns_its_connection_to_the_poo
     peers = {recorded.peer for recorded in fake.requests}
     assert len(fake.requests) == 3
     assert len(peers) == 1, f"each stream opened its own connection: {peers}"
+
+
+async def test_a_cookie_an_upstream_sets_is_never_sent_back(fake: FakeUpstream) -> None:
+    # One pooled client serves every caller: an upstream's cookie must not ride along with
+    # the next caller's request.
+    async def set_cookie(request: web.Request, recorded: Recorded) -> web.Response:
+        return json_response(200, {"ok": True}, headers={"Set-Cookie": "session=abc; Path=/"})
+
+    fake.route("POST", "/cookie", set_cookie)
+    client = http.client_for(fake.url)
+    for _ in range(2):
+        await http.request_json(client, "POST", "/cookie", check=quote_error, json={})
+    assert len(fake.requests) == 2
+    assert all("cookie" not in {k.lower() for k in r.headers} for r in fake.requests)
