@@ -505,12 +505,28 @@ class _Upstream(Generic[T]):
                 self._wakeup.set_result(None)
 
 
+# Chunks go together in one message up to about this much text. Small messages keep a gRPC
+# write short: a large one still pending when the caller cancels fails inside grpc, which logs
+# it as an ExecuteBatchError at ERROR; bursts of ordinary deltas stay far below it.
+_MESSAGE_TEXT_BUDGET = 16 * 1024
+
+
 def _llm_message(chunks: list[LLMResultChunk]) -> list[pb.StreamLLMResponse]:
-    message = pb.StreamLLMResponse()
-    add = message.chunks.add
+    messages = [pb.StreamLLMResponse()]
+    add = messages[0].chunks.add
+    text = 0
     for chunk in chunks:
+        delta = chunk.delta.message
+        size = len(delta.content) + len(delta.reasoning_content) + len(delta.refusal)
+        for call in delta.tool_calls:
+            size += len(call.function.arguments)
+        if text and text + size > _MESSAGE_TEXT_BUDGET:
+            messages.append(pb.StreamLLMResponse())
+            add = messages[-1].chunks.add
+            text = 0
+        text += size
         convert.fill_chunk_pb(add(), chunk)
-    return [message]
+    return messages
 
 
 def _one_each(messages: list[T]) -> list[T]:

@@ -344,10 +344,12 @@ def test_a_cancel_that_lands_while_grpc_writes_is_logged_as_cancelled_never_as_a
     # while gRPC is writing a message rather than while we wait for the provider: gRPC then
     # drops our generator and asyncio closes it later from another task. That path once ended
     # as InternalError (a context-variable reset in the wrong context). The server sends the
-    # words that piled up during a write together, so now and then the whole answer is out
-    # before the cancel arrives: that call rightly ends OK. Never anything else.
+    # words that piled up during a write together, so a short answer is all out before the
+    # cancel arrives; long words fill the flow-control windows of a caller that stopped
+    # reading, so the cancel lands while gRPC still writes. Now and then a call may still end
+    # OK (all sent first); never anything else.
     caplog.set_level("INFO", logger="modelruntime.rpc")
-    reply = " ".join(f"w{i}" for i in range(20_000))
+    reply = " ".join(f"w{i}" + "x" * 3000 for i in range(3000))
     for _ in range(RACE_ROUNDS):
         with client.stream_llm(
             "fake", "fake-chat", CREDS, "hi", model_parameters={"reply": reply, "max_tokens": 8192}
