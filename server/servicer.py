@@ -494,9 +494,7 @@ class _Upstream(Generic[T]):
             except TimeoutError:
                 if not timeout.expired():  # the provider's own TimeoutError passes unchanged
                     raise
-                raise errors.InvokeTimeoutError(
-                    f"the upstream did not finish within the caller's deadline ({remaining:.3f}s)"
-                ) from None
+                raise _deadline_passed(remaining) from None
         except (Exception, asyncio.CancelledError) as exc:
             self._failure = exc
         finally:
@@ -548,9 +546,16 @@ async def _before_give_up(
     except TimeoutError:
         if not timeout.expired():
             raise
-        raise errors.InvokeTimeoutError(
-            f"the upstream did not finish within the caller's deadline ({remaining:.3f}s)"
-        ) from None
+        raise _deadline_passed(remaining) from None
+
+
+def _deadline_passed(remaining: float | None) -> errors.InvokeTimeoutError:
+    # `remaining` is what was left when this server took the call, which is less than the
+    # caller's timeout when the call waited in a queue or crossed a slow network first.
+    return errors.InvokeTimeoutError(
+        "the upstream did not finish before the caller's deadline "
+        f"({remaining or 0:.3f}s were left when the call reached this server)"
+    )
 
 
 def _give_up_at(remaining: float | None) -> float | None:
