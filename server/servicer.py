@@ -319,8 +319,8 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
             self.hooks.admit()
             # Limits, the caller's permissions, credential sets, concurrency caps.
             admission = self.guard.admit(request)
-            _bind_deadline(context)
             remaining = context.time_remaining()
+            _bind_deadline(remaining)
             give_up_at = _give_up_at(remaining)
             answer = self.retries.call(scope, request, admission, run, give_up_at)
             response = admission.answer(await _before_give_up(answer, give_up_at, remaining))
@@ -362,7 +362,7 @@ class ModelRuntimeServicer(pb_grpc.ModelRuntimeServiceServicer):
         try:
             self.hooks.admit()
             admission = self.guard.admit(request)
-            _bind_deadline(context)
+            _bind_deadline(remaining)
             upstream = _Upstream(
                 self.retries.first(scope, request, admission, start, give_up_at),
                 give_up_at,
@@ -466,35 +466,29 @@ class _Upstream(Generic[T]):
         remaining: float | None,
     ) -> None:
         loop = asyncio.get_running_loop()
-        timeout = asyncio.timeout_at(give_up_at)
         try:
-            try:
-                async with timeout:
-                    items, item = await first
-                    async with contextlib.aclosing(items):  # type: ignore[type-var]
-                        held_since = time.perf_counter()
-                        while item is not END:
-                            self._pending.append(item)
-                            if self._wakeup is not None and not self._wakeup.done():
-                                # The writer is idle: let it send this item now.
-                                self._wakeup.set_result(None)
-                                await asyncio.sleep(0)
-                                held_since = time.perf_counter()
-                            elif len(self._pending) >= _MAX_BATCH:
-                                self._room = loop.create_future()
-                                await self._room
-                                held_since = time.perf_counter()
-                            elif time.perf_counter() - held_since > _MAX_HOLD:
-                                # An upstream burst already in memory is read without any
-                                # wait for I/O, which would keep the writer from sending the
-                                # first items until the last one is read.
-                                await asyncio.sleep(0)
-                                held_since = time.perf_counter()
-                            item = await anext(items, END)
-            except TimeoutError:
-                if not timeout.expired():  # the provider's own TimeoutError passes unchanged
-                    raise
-                raise _deadline_passed(remaining) from None
+            async with _until_deadline(give_up_at, remaining):
+                items, item = await first
+                async with contextlib.aclosing(items):  # type: ignore[type-var]
+                    held_since = time.perf_counter()
+                    while item is not END:
+                        self._pending.append(item)
+                        if self._wakeup is not None and not self._wakeup.done():
+                            # The writer is idle: let it send this item now.
+                            self._wakeup.set_result(None)
+                            await asyncio.sleep(0)
+                            held_since = time.perf_counter()
+                        elif len(self._pending) >= _MAX_BATCH:
+                            self._room = loop.create_future()
+                            await self._room
+                            held_since = time.perf_counter()
+                        elif time.perf_counter() - held_since > _MAX_HOLD:
+                            # An upstream burst already in memory is read without any
+                            # wait for I/O, which would keep the writer from sending the
+                            # first items until the last one is read.
+                            await asyncio.sleep(0)
+                            held_since = time.perf_counter()
+                        item = await anext(items, END)
         except (Exception, asyncio.CancelledError) as exc:
             self._failure = exc
         finally:
@@ -534,15 +528,22 @@ def _one_each(messages: list[T]) -> list[T]:
 async def _before_give_up(
     awaitable: Awaitable[T], give_up_at: float | None, remaining: float | None
 ) -> T:
-    """`awaitable`'s result, or INVOKE_TIMEOUT once the loop's clock passes `give_up_at` (the
-    caller's deadline less a margin, so our status, with its details, beats the caller's own
-    timer). A TimeoutError the provider raised itself passes through unchanged."""
+    """`awaitable`'s result, or INVOKE_TIMEOUT once `give_up_at` passes."""
     if give_up_at is None:
         return await awaitable
+    async with _until_deadline(give_up_at, remaining):
+        return await awaitable
+
+
+@contextlib.asynccontextmanager
+async def _until_deadline(give_up_at: float | None, remaining: float | None) -> AsyncIterator[None]:
+    """Cancels the block once the loop's clock passes `give_up_at` (the caller's deadline less a
+    margin, so our status, with its details, beats the caller's own timer) and reports it as
+    INVOKE_TIMEOUT. A TimeoutError the provider raised itself passes through unchanged."""
     timeout = asyncio.timeout_at(give_up_at)
     try:
         async with timeout:
-            return await awaitable
+            yield
     except TimeoutError:
         if not timeout.expired():
             raise
@@ -564,11 +565,10 @@ def _give_up_at(remaining: float | None) -> float | None:
     return asyncio.get_running_loop().time() + remaining - _deadline_margin(remaining)
 
 
-def _bind_deadline(context: grpc.aio.ServicerContext) -> None:
+def _bind_deadline(remaining: float | None) -> None:
     """Tells providers (`providers.sdk.deadline`) when the caller gives up. Never reset: gRPC
     runs every RPC in its own task, so the value dies with the RPC's context, and a stream's
     generator may be closed from another task, where a reset would fail."""
-    remaining = context.time_remaining()
     current_deadline.set(None if remaining is None else time.monotonic() + remaining)
 
 
