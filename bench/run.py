@@ -486,10 +486,12 @@ def _top_frames(lines: Iterable[str], limit: int = 25) -> tuple[list[Any], list[
 # this order for that frame). Native frames (syscalls, C helpers) count for the Python code that
 # called them, so a sendmsg under grpc's Cython code counts for gRPC.
 AREAS: list[tuple[str, tuple[str, ...]]] = [
-    ("upstream HTTP client (httpx, httpcore, h11, anyio)", ("httpcore/", "h11/", "anyio/")),
-    ("upstream HTTP client (httpx, httpcore, h11, anyio)", ("sniffio/",)),
-    ("SSE decoding (httpx-sse)", ("httpx_sse/",)),
-    ("upstream HTTP client (httpx, httpcore, h11, anyio)", ("httpx/",)),
+    (
+        "upstream HTTP client (httpx, our transport, httptools)",
+        ("httpcore/", "h11/", "anyio/", "sniffio/", "httptools/", "providers/sdk/transport.py"),
+    ),
+    ("SSE decoding (httpx-sse, our splitter)", ("httpx_sse/",)),
+    ("upstream HTTP client (httpx, our transport, httptools)", ("httpx/",)),
     ("JSON decoding", ("json/",)),
     (
         "provider: OpenAI wire parsing",

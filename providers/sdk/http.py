@@ -1,7 +1,8 @@
 """Talking to upstream HTTP APIs, the same way for every provider.
 
 - One pooled `httpx.AsyncClient` per upstream base URL (and event loop), kept for the life of
-  the process, so every call reuses warm keep-alive connections.
+  the process, so every call reuses warm keep-alive connections; its connections are ours
+  (`providers.sdk.transport`), not httpcore's.
 - Every request's timeout is bounded by the caller's deadline (`providers.sdk.deadline`).
 - Transport failures and error statuses become the runtime's `InvokeError`s with messages a
   user can act on; `Retry-After` and `retry-after-ms` become `retry_after`.
@@ -15,10 +16,8 @@ raises `error_for_status(...)` with the vendor's message (see `read_error_body`)
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import ssl
-import sys
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -26,7 +25,6 @@ from contextlib import aclosing, asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpcore
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 from httpx_sse._decoders import SSEDecoder
@@ -42,19 +40,13 @@ from providers.sdk.errors import (
     InvokeServerUnavailableError,
     InvokeTimeoutError,
 )
-from providers.sdk.network import AsyncioBackend
-from providers.sdk.outbound import GuardedNetworkBackend, OutboundPolicy, current_policy
-
-if importlib.util.find_spec("sniffio") is None:
-    # httpcore imports sniffio inside several calls of every request to tell asyncio from trio;
-    # without it installed (anyio no longer needs it), each of those imports searched every
-    # path entry and failed: ~5% of the server's CPU streaming at concurrency 1 (the
-    # benchmark's profile). A None entry makes the import fail at once, as "not installed".
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+from providers.sdk.outbound import OutboundPolicy, current_policy
+from providers.sdk.transport import UPSTREAM_BODY, ResponseBody, UpstreamTransport
 
 __all__ = [
     "ErrorCheck",
     "ServerSentEvent",
+    "add_client_hook",
     "client_for",
     "close_clients",
     "error_for_status",
@@ -74,7 +66,8 @@ __all__ = [
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=10.0)
 # No cap on connections: the server bounds concurrent calls, and a cap here would queue long
 # streams behind each other. Idle connections are kept to reuse TLS sessions.
-LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=512, keepalive_expiry=60.0)
+MAX_IDLE_CONNECTIONS = 512
+KEEPALIVE_EXPIRY = 60.0
 # The longest error body text we quote back to the caller.
 MAX_QUOTED_BODY = 300
 
@@ -82,6 +75,8 @@ MAX_QUOTED_BODY = 300
 ErrorCheck = Callable[[httpx.Response], Awaitable[None]]
 
 _ClientKey = tuple[str, OutboundPolicy | None]
+ClientHook = Callable[[httpx.AsyncClient], None]
+_client_hooks: list[ClientHook] = []
 _clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[_ClientKey, httpx.AsyncClient]
 ] = weakref.WeakKeyDictionary()
@@ -101,8 +96,12 @@ def client_for(base_url: str) -> httpx.AsyncClient:
     if client is None or client.is_closed:
         client = per_loop[key] = httpx.AsyncClient(
             base_url=base,
-            transport=_transport(policy),
-            limits=LIMITS,
+            transport=UpstreamTransport(
+                ssl_context=httpx.create_ssl_context(trust_env=False),
+                policy=policy,
+                max_idle=MAX_IDLE_CONNECTIONS,
+                keepalive_expiry=KEEPALIVE_EXPIRY,
+            ),
             timeout=DEFAULT_TIMEOUT,
             # A redirect would send the credentials' headers to an address nobody configured.
             follow_redirects=False,
@@ -110,7 +109,16 @@ def client_for(base_url: str) -> httpx.AsyncClient:
             trust_env=False,
         )
         client._cookies = _NoCookies()  # httpx takes no cookie policy; its setter re-wraps
+        for hook in _client_hooks:
+            hook(client)
     return client
+
+
+def add_client_hook(hook: ClientHook) -> Callable[[], None]:
+    """Calls `hook` with each pooled client as it is created (the server's tracing instruments
+    them this way); returns the function that removes the hook again."""
+    _client_hooks.append(hook)
+    return lambda: _client_hooks.remove(hook)
 
 
 class _NoCookies(httpx.Cookies):
@@ -122,78 +130,6 @@ class _NoCookies(httpx.Cookies):
 
     def extract_cookies(self, response: httpx.Response) -> None:
         return None
-
-
-def _transport(policy: OutboundPolicy | None) -> httpx.AsyncHTTPTransport:
-    """httpx's transport on our connection pool (`_Pool`) and network layer
-    (`providers.sdk.network`), with every connection checked against the outbound allow-list
-    when there is one."""
-    transport = httpx.AsyncHTTPTransport(limits=LIMITS, trust_env=False)
-    # httpx takes neither a pool class nor a network backend: its pool is rebuilt with the
-    # same settings and ours.
-    transport._pool = _Pool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
-        max_connections=LIMITS.max_connections,
-        max_keepalive_connections=LIMITS.max_keepalive_connections,
-        keepalive_expiry=LIMITS.keepalive_expiry,
-        network_backend=AsyncioBackend() if policy is None else GuardedNetworkBackend(policy),
-    )
-    return transport
-
-
-class _Pool(httpcore.AsyncConnectionPool):
-    """httpcore's pool with its bookkeeping done in one pass over the connections.
-
-    httpcore 1.0 rescans its connections each time a request starts or a response is closed,
-    and for every idle connection it counts all connections again: with hundreds of streams
-    open that is quadratic, and the benchmark's profile put a quarter of the server's CPU
-    there with 500 long-lived streams. Here each pass visits each connection once, asks an
-    idle one only whether it expired (a busy one has no keep-alive to lose), and closes idle
-    connections beyond `max_keepalive_connections`, oldest first (httpcore compares the count
-    of all connections instead, closing every idle one once more than that many are open)."""
-
-    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        closing: list[httpcore.AsyncConnectionInterface] = []
-        kept: list[httpcore.AsyncConnectionInterface] = []
-        idle: list[httpcore.AsyncConnectionInterface] = []
-        for connection in self._connections:
-            if connection.is_closed():
-                continue
-            if connection.is_idle():
-                if connection.has_expired():
-                    closing.append(connection)
-                    continue
-                idle.append(connection)
-            kept.append(connection)
-        surplus = len(idle) - self._max_keepalive_connections
-        if surplus > 0:
-            closing.extend(idle[:surplus])
-            gone = set(idle[:surplus])
-            kept = [connection for connection in kept if connection not in gone]
-        self._connections = kept
-        for pool_request in self._requests:
-            if not pool_request.is_queued():
-                continue
-            origin = pool_request.request.url.origin
-            available = next(
-                (
-                    connection
-                    for connection in self._connections
-                    if connection.can_handle_request(origin) and connection.is_available()
-                ),
-                None,
-            )
-            if available is None:
-                if len(self._connections) >= self._max_connections:
-                    spare = next((c for c in self._connections if c.is_idle()), None)
-                    if spare is None:
-                        continue  # the request waits for a connection to free up
-                    self._connections.remove(spare)
-                    closing.append(spare)
-                available = self.create_connection(origin)
-                self._connections.append(available)
-            pool_request.assign_to_connection(available)
-        return closing
 
 
 async def close_clients() -> None:
@@ -396,38 +332,18 @@ async def open_stream(
             await response.aclose()
             raise
         if not response.is_closed:  # httpx closes a response once its body has been read
-            reader = asyncio.create_task(_finish_body(response))
-            # Usually the terminator has already arrived and this returns at once; a server
-            # that lingers after its end marker is left to the reader, not waited for.
-            done, _ = await asyncio.wait({reader}, timeout=_FINISH_BODY_INLINE_WAIT)
-            if not done:
-                _finishing.add(reader)
-                reader.add_done_callback(_finishing.discard)
+            # Usually the body's terminator has arrived with the end marker and the connection
+            # goes back to the pool now; a server that lingers after its end marker is given
+            # a moment in the background, never waited for.
+            body = response.extensions.get(UPSTREAM_BODY)
+            if isinstance(body, ResponseBody):
+                body.finish_in_background(_FINISH_BODY_WAIT)
+            await response.aclose()
 
 
-# After an end marker only the body's terminator is left; anything longer is not worth waiting
-# for, and closing the connection (what httpx does with an unread body) is the fallback.
+# After an end marker only the body's terminator is left; a server slower than this to send it
+# loses its connection instead.
 _FINISH_BODY_WAIT = 1.0
-_FINISH_BODY_INLINE_WAIT = 0.005
-_FINISH_BODY_BYTES = 64 * 1024
-_finishing: set[asyncio.Task[None]] = set()  # strong references until each reader is done
-
-
-async def _finish_body(response: httpx.Response) -> None:
-    """Reads the rest of a body whose reader stopped at the end marker, then closes the
-    response: httpx pools a connection only when its body was read to the end."""
-    read = 0
-    try:
-        async with asyncio.timeout(_FINISH_BODY_WAIT):
-            # The raw byte stream, because httpx's own iterators cannot be restarted.
-            async for piece in response.stream:  # type: ignore[union-attr]
-                read += len(piece)
-                if read > _FINISH_BODY_BYTES:
-                    break
-    except Exception:  # best effort: any failure only means the connection is closed, as before
-        pass
-    finally:
-        await response.aclose()
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:

@@ -5,12 +5,12 @@ base-URL override: without a limit, a caller could make the service reach addres
 itself cannot (cloud metadata endpoints, the cluster's internal services). An `OutboundPolicy`
 names the hosts, networks and ports that upstream connections may use.
 
-The check runs where connections are opened (the network backend of every pooled httpx client),
-on the addresses a name resolves to, and the connection then goes to the checked address itself,
-so a name that resolves to a forbidden address is refused and a second DNS answer cannot slip
-past the check. Redirects are never followed (see `providers.sdk.http`), so there is no other way
-to reach an address. With no policy configured (the default for `make run`) nothing is checked
-and the hot path pays nothing.
+The check runs where connections are opened (`providers.sdk.transport`, under every pooled
+client), on the addresses a name resolves to, and the connection then goes to the checked
+address itself, so a name that resolves to a forbidden address is refused and a second DNS
+answer cannot slip past the check. Redirects are never followed (see `providers.sdk.http`), so
+there is no other way to reach an address. With no policy configured (the default for `make
+run`) nothing is checked and the hot path pays nothing.
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-import httpcore
+import httpx
 
 from providers.sdk.errors import UpstreamAddressForbiddenError
-from providers.sdk.network import AsyncioBackend
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -96,50 +94,11 @@ async def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from exc
+        raise httpx.ConnectError(f"cannot resolve {host}: {exc.strerror}") from exc
     seen: dict[str, None] = {}
     for *_, sockaddr in infos:
         seen.setdefault(str(sockaddr[0]), None)
     return list(seen)
-
-
-class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Our network backend (`providers.sdk.network`), connecting only to addresses the policy
-    allows."""
-
-    def __init__(self, policy: OutboundPolicy) -> None:
-        self.policy = policy
-        self._inner = AsyncioBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        failure: Exception | None = None
-        for address in await self.policy.allowed_addresses(host, port):
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise UpstreamAddressForbiddenError("unix sockets are not allowed upstreams")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 _policy: OutboundPolicy | None = None

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -30,6 +32,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
+from providers.sdk.http import add_client_hook
+
 logger = logging.getLogger("modelruntime")
 
 SERVICE = "modelruntime.v1.ModelRuntimeService"
@@ -38,7 +42,11 @@ _TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
 
 class Tracing:
     """The tracer provider of one server, and the httpx instrumentation that makes upstream
-    request spans. `exporter` replaces the OTEL_* configured one (tests pass an in-memory one)."""
+    request spans. `exporter` replaces the OTEL_* configured one (tests pass an in-memory one).
+
+    The pooled upstream clients are instrumented one by one as they are created: their
+    transport is ours (`providers.sdk.transport`), not the httpx class that the instrumentor's
+    process-wide `instrument()` patches."""
 
     def __init__(self, exporter: SpanExporter | None = None) -> None:
         resource = Resource.create(
@@ -56,17 +64,22 @@ class Tracing:
         self._instrument_httpx()
 
     def _instrument_httpx(self) -> None:
-        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-        self._httpx = HTTPXClientInstrumentor()
-        if self._httpx.is_instrumented_by_opentelemetry:
+        global _tracing_upstreams
+        self._instrumented: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
+        self._remove_hook: Callable[[], None] | None = None
+        if _tracing_upstreams is not None:
             # Another server in this process (tests) traces upstream requests already.
             return
-        self._httpx.instrument(
-            tracer_provider=self.provider,
-            request_hook=_url_without_query,
-            async_request_hook=_async_url_without_query,
+        _tracing_upstreams = self
+        self._remove_hook = add_client_hook(self._instrument_client)
+
+    def _instrument_client(self, client: httpx.AsyncClient) -> None:
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor.instrument_client(
+            client, tracer_provider=self.provider, request_hook=_async_url_without_query
         )
+        self._instrumented.add(client)
 
     def start_rpc_span(self, method: str, metadata: Sequence[tuple[str, Any]] | None) -> Any:
         """Starts the SERVER span of one RPC, child of the caller's trace context, and makes it
@@ -89,9 +102,20 @@ class Tracing:
         return span
 
     def shutdown(self) -> None:
-        if self._httpx.is_instrumented_by_opentelemetry:
-            self._httpx.uninstrument()
+        global _tracing_upstreams
+        if self._remove_hook is not None:
+            from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+            self._remove_hook()
+            self._remove_hook = None
+            for client in list(self._instrumented):
+                HTTPXClientInstrumentor.uninstrument_client(client)
+            _tracing_upstreams = None
         self.provider.shutdown()
+
+
+# The server whose tracing instruments the pooled upstream clients, if any.
+_tracing_upstreams: Tracing | None = None
 
 
 def end_rpc_span(
