@@ -404,15 +404,16 @@ class _Connection(asyncio.Protocol):
         if self.failure is not None:
             raise self.failure
 
-    def take_body(self) -> bytes:
-        body = self.body
-        data = body[0] if len(body) == 1 else b"".join(body)
+    def take_body(self) -> list[bytes]:
+        """The body's pieces received so far, as the upstream framed them (a chunk of a chunked
+        body stays one piece unless the network split it)."""
+        pieces = self.body
         self.body = []
         self.buffered = 0
         if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
-        return data
+        return pieces
 
     def drain(self, max_wait: float) -> None:
         """Waits without a reader for the end of an answer whose content has all been read, to
@@ -493,7 +494,8 @@ class ResponseBody(httpx.AsyncByteStream):
         connection = self._connection
         while not self._done:
             if connection.body:
-                yield connection.take_body()
+                for piece in connection.take_body():
+                    yield piece
             elif connection.complete:
                 break
             else:
