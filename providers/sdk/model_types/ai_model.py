@@ -36,6 +36,7 @@ from providers.sdk.errors import (
 )
 from providers.sdk.parameters import validate_parameters
 from providers.sdk.pricing import get_price
+from providers.sdk.recent import Recent, credentials_key
 from providers.sdk.tokenizer import estimate_tokens
 
 if TYPE_CHECKING:
@@ -48,6 +49,12 @@ T = TypeVar("T")
 # What an implementation method returns: written as a plain method it returns the value, written
 # as `async def` it returns an awaitable of it. The base classes accept both.
 MaybeAwaitable: TypeAlias = T | Awaitable[T]
+
+# Credential sets (and models) whose form check and customizable schema are kept, per model type.
+RECENT_CREDENTIALS = 256
+# A customizable schema may come from the model's server (Xinference's context length, say), so
+# it is rebuilt at least this often.
+CUSTOMIZABLE_SCHEMA_MAX_AGE = 30.0
 
 
 class AIModel:
@@ -71,6 +78,10 @@ class AIModel:
         self.predefined_models: dict[str, AIModelEntity] = {
             m.model: m for m in provider_schema.models if m.model_type is self.model_type
         }
+        self._checked_credentials: Recent[Credentials] = Recent(RECENT_CREDENTIALS)
+        self._customizable_schemas: Recent[AIModelEntity] = Recent(
+            RECENT_CREDENTIALS, CUSTOMIZABLE_SCHEMA_MAX_AGE
+        )
 
     # ---- to implement -----------------------------------------------------------------------
 
@@ -110,12 +121,19 @@ class AIModel:
         return list(model_form.credential_form_schemas) if model_form else []
 
     def check_credential_form(self, model: str, credentials: Mapping[str, str]) -> Credentials:
-        validated, violations = validate_credential_form(
-            self.credential_form(model), credentials, model_type=self.model_type.value
-        )
-        if violations:
-            raise InvalidCredentialsError(violations, provider=self.provider_name, model=model)
-        return validated
+        """The credentials the provider sees (defaults filled in, unknown keys dropped), or
+        InvalidCredentialsError. The answer for the same model and credentials is kept, and
+        each call gets its own copy (a provider may fill some in)."""
+        key = credentials_key(model, credentials)
+        validated = self._checked_credentials.get(key)
+        if validated is None:
+            validated, violations = validate_credential_form(
+                self.credential_form(model), credentials, model_type=self.model_type.value
+            )
+            if violations:
+                raise InvalidCredentialsError(violations, provider=self.provider_name, model=model)
+            self._checked_credentials.put(key, validated)
+        return dict(validated)
 
     async def model_schema(self, model: str, credentials: Credentials | None) -> AIModelEntity:
         """The predefined schema, else the customizable one built from `credentials`."""
@@ -123,11 +141,16 @@ class AIModel:
         if predefined is not None:
             return predefined
         if self.is_customizable() and credentials is not None:
+            key = credentials_key(model, credentials)
+            schema = self._customizable_schemas.get(key)
+            if schema is not None:
+                return schema
             with self.mapped_errors(model, credentials):
                 schema = await call_maybe_async(
                     self.get_customizable_model_schema, model, credentials
                 )
             if schema is not None:
+                self._customizable_schemas.put(key, schema)
                 return schema  # type: ignore[no-any-return]
         raise ModelNotFoundError(
             f"{self.provider_name} has no {self.model_type.value} model {model!r}"
