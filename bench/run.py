@@ -72,6 +72,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds of py-spy profile of the server under the concurrency-16 chat load "
         "(10; 0 turns it off; quick: 0)",
     )
+    parser.add_argument(
+        "--profile-concurrency",
+        type=int,
+        default=16,
+        help="the chat load's concurrency while profiling (16; 1 shows the per-call costs "
+        "behind the added time to first token)",
+    )
     parser.add_argument("--conns", type=int, default=1, help="gRPC connections the load shares")
     parser.add_argument(
         "--server-ref",
@@ -375,13 +382,13 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def profile_server(
-    bench: Bench, seconds: float, work: Path, out_dir: Path, stamp: str
+    bench: Bench, seconds: float, concurrency: int, work: Path, out_dir: Path, stamp: str
 ) -> dict[str, Any]:
-    """py-spy samples a fresh server (warmed up, as at the start of the benchmark) during the
-    concurrency-16 chat load; each function's share of the samples times the run's server CPU
-    per chunk estimates what it costs per chunk. A fresh one, because the loads before leave
-    the server's upstream pool full of connections, which changes its costs (see
-    docs/performance.md)."""
+    """py-spy samples a fresh server (warmed up, as at the start of the benchmark) during a chat
+    load (concurrency 16 unless asked otherwise); each function's share of the samples times
+    the run's server CPU per chunk estimates what it costs per chunk. A fresh one, because
+    the loads before leave the server's upstream pool full of connections, which changes its
+    costs (see docs/performance.md)."""
     py_spy = ensure_py_spy()
     profile_work = work / "profile"
     profile_work.mkdir()
@@ -397,13 +404,14 @@ def profile_server(
         bl.run_loadgen(
             bench.tools, target, model=WARMUP_MODEL, concurrency=2, requests=20, expect_chunks=8
         )
-        return _profile(bench, target, py_spy, seconds, out_dir / f"{stamp}-profile.txt")
+        raw = out_dir / f"{stamp}-profile.txt"
+        return _profile(bench, target, py_spy, seconds, concurrency, raw)
     finally:
         server.stop()
 
 
 def _profile(
-    bench: Bench, target: bl.Target, py_spy: Path, seconds: float, raw: Path
+    bench: Bench, target: bl.Target, py_spy: Path, seconds: float, concurrency: int, raw: Path
 ) -> dict[str, Any]:
     raw.parent.mkdir(parents=True, exist_ok=True)
     spy = subprocess.Popen(
@@ -430,7 +438,14 @@ def _profile(
         text=True,
     )
     time.sleep(0.5)  # py-spy attaches before the load starts
-    load = Load("profile-c16", "stream", 16, f"bench-chunks{STREAM_CHUNKS}", STREAM_CHUNKS, seconds)
+    load = Load(
+        f"profile-c{concurrency}",
+        "stream",
+        concurrency,
+        f"bench-chunks{STREAM_CHUNKS}",
+        STREAM_CHUNKS,
+        seconds,
+    )
     record = bench.measure(target, load, 0)
     try:
         _, err = spy.communicate(timeout=seconds + 30)
@@ -962,7 +977,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"profiling the server for {args.profile:.0f} s ...", flush=True)
                 try:
                     results["profile"] = profile_server(
-                        bench, args.profile, work, args.out, started_at.strftime("%Y%m%dT%H%M%SZ")
+                        bench,
+                        args.profile,
+                        args.profile_concurrency,
+                        work,
+                        args.out,
+                        started_at.strftime("%Y%m%dT%H%M%SZ"),
                     )
                 except (bl.BenchError, subprocess.SubprocessError, OSError) as exc:
                     results["profile"] = {"error": str(exc)}
