@@ -89,6 +89,20 @@ def answer(body: bytes, *extra: bytes) -> bytes:
     )
 
 
+def sends(sent: bytes, *, then_close: bool) -> Handler:
+    """A server that answers the first request with `sent`, then closes the connection or waits
+    for the client to."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(sent)
+        await writer.drain()
+        if not then_close:
+            await reader.read()
+
+    return handler
+
+
 def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -198,12 +212,7 @@ async def test_a_body_without_a_length_ends_with_the_connection() -> None:
     ],
 )
 async def test_a_body_cut_before_its_end_is_a_protocol_error(sent: bytes) -> None:
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(sent)
-        await writer.drain()
-
-    async with serving(cut) as server, client(server.port) as http_client:
+    async with serving(sends(sent, then_close=True)) as server, client(server.port) as http_client:
         with pytest.raises(httpx.RemoteProtocolError, match="before the end"):
             await http_client.get("/")
 
@@ -217,13 +226,7 @@ async def test_a_body_cut_before_its_end_is_a_protocol_error(sent: bytes) -> Non
     ],
 )
 async def test_an_answer_that_is_not_http_is_a_protocol_error(sent: bytes) -> None:
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(sent)
-        await writer.drain()
-        await reader.read()  # until the client goes
-
-    async with serving(garbage) as server, client(server.port) as http_client:
+    async with serving(sends(sent, then_close=False)) as server, client(server.port) as http_client:
         with pytest.raises(httpx.RemoteProtocolError, match=r"not valid HTTP/1\.1"):
             await http_client.get("/")
 
