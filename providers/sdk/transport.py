@@ -338,14 +338,17 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if not self.head_done or self.complete:  # an interim answer's end, or a spoiled one's
             return
+        self._answer_ended()
+
+    # --- used by the transport and the body ---
+
+    def _answer_ended(self) -> None:
         self.complete = True
         if self.draining is not None:
             self.draining.cancel()
             self.draining = None
             self.finish()
         self._wake()
-
-    # --- used by the transport and the body ---
 
     def begin(self) -> None:
         self._reset()
@@ -447,8 +450,7 @@ class _Connection(asyncio.Protocol):
         if not self.in_use or self.complete or self.failure is not None:
             return
         if self.head_done and self.until_close and exc is None:
-            self.complete = True  # a body without a length ends with the connection
-            self._wake()
+            self._answer_ended()  # a body without a length ends with the connection
             return
         if exc is not None:
             failure: Exception = httpx.ReadError(str(exc) or type(exc).__name__)
