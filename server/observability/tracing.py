@@ -77,7 +77,7 @@ class Tracing:
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
         HTTPXClientInstrumentor.instrument_client(
-            client, tracer_provider=self.provider, request_hook=_async_url_without_query
+            client, tracer_provider=self.provider, request_hook=_url_without_query
         )
         self._instrumented.add(client)
 
@@ -158,7 +158,7 @@ def _configured_exporter() -> SpanExporter | None:
 _URL_ATTRIBUTES = ("url.full", "http.url")
 
 
-def _url_without_query(span: Any, request: Any) -> None:
+async def _url_without_query(span: Any, request: Any) -> None:
     if not span.is_recording():
         return
     text = str(request.url)
@@ -167,7 +167,3 @@ def _url_without_query(span: Any, request: Any) -> None:
         for attribute in _URL_ATTRIBUTES:
             if attribute in span.attributes:
                 span.set_attribute(attribute, bare)
-
-
-async def _async_url_without_query(span: Any, request: Any) -> None:
-    _url_without_query(span, request)
